@@ -1,0 +1,83 @@
+// Loads and validates the service's configuration; the only module that reads process.env.
+import { availableParallelism } from 'node:os';
+
+export interface Config {
+  host: string;
+  port: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Worker threads in the evaluation pool. */
+  poolThreads: number;
+  /** Jobs that may wait for a thread before runs are refused with 429. */
+  poolMaxQueue: number;
+  /** Largest request body in bytes. */
+  bodyLimit: number;
+}
+
+/** Thrown for an invalid environment variable; the message names it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+interface Setting<T> {
+  env: string;
+  description: string;
+  default: (env: Env) => T;
+  parse: (raw: string, env: string) => T;
+}
+
+function integer(min: number, max: number): (raw: string, name: string) => number {
+  return (raw, name) => {
+    const value = Number(raw.trim());
+    if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]): (raw: string, name: string) => T {
+  return (raw, name) => {
+    const value = raw.trim() as T;
+    if (!values.includes(value)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+    return value;
+  };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every setting, in the order the README's configuration table lists them. */
+export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
+  host: { env: 'HOST', description: 'Address to listen on', default: () => '127.0.0.1', parse: (raw) => raw.trim() },
+  port: { env: 'PORT', description: 'TCP port to listen on (0 picks a free one)', default: () => 8080, parse: integer(0, 65535) },
+  logLevel: { env: 'LOG_LEVEL', description: 'pino log level', default: () => 'info', parse: oneOf(LOG_LEVELS) },
+  poolThreads: {
+    env: 'POOL_THREADS',
+    description: 'Worker threads that run wasm (default: available cores)',
+    default: () => availableParallelism(),
+    parse: integer(1, 256),
+  },
+  poolMaxQueue: {
+    env: 'POOL_MAX_QUEUE',
+    description: 'Jobs that may wait for a thread; beyond it runs get 429',
+    default: () => 10_000,
+    parse: integer(1, 10_000_000),
+  },
+  bodyLimit: {
+    env: 'BODY_LIMIT',
+    description: 'Largest request body in bytes',
+    default: () => 16 * 1024 * 1024,
+    parse: integer(1024, 1024 * 1024 * 1024),
+  },
+};
+
+/** Reads the configuration from `env`; throws ConfigError naming the first invalid variable. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const entries = Object.entries(SETTINGS).map(([key, setting]: [string, Setting<unknown>]) => {
+    const raw = env[setting.env];
+    const value = raw === undefined || raw === '' ? setting.default(env) : setting.parse(raw, setting.env);
+    return [key, value];
+  });
+  return { ...(Object.fromEntries(entries) as unknown as Config), ...overrides };
+}

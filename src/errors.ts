@@ -1,0 +1,56 @@
+// The one table of error codes the service answers with: stable code, HTTP status, and what to do.
+export const ERRORS = {
+  WASM64_BAD_REQUEST: { status: 400, title: 'The request does not match the API schema' },
+  WASM64_MALFORMED_JSON: { status: 400, title: 'The body is not valid JSON' },
+  WASM64_EMPTY_BODY: { status: 400, title: 'The body is empty; send a JSON object' },
+  WASM64_CALL_SYNTAX: { status: 400, title: 'The call expression does not parse; write it as name(arg, ...)' },
+  WASM64_CALL_CONFLICT: { status: 400, title: 'Send either "code" or "function" with "parameters", not both' },
+  WASM64_MISSING_FUNCTION: { status: 400, title: 'Name the function to run with "code" or "function"' },
+  WASM64_UNKNOWN_FUNCTION: { status: 400, title: 'The module exports no function of that name' },
+  WASM64_PARAMETER_COUNT: { status: 400, title: 'The function takes a different number of parameters' },
+  WASM64_PARAMETER_TYPE: { status: 400, title: 'A parameter does not fit the type the function declares' },
+  WASM64_UNSUPPORTED_SIGNATURE: { status: 400, title: 'The function has a parameter or result type a job cannot pass' },
+  WASM64_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type; send application/json' },
+  WASM64_BODY_TOO_LARGE: { status: 413, title: 'The body is larger than the configured limit (BODY_LIMIT)' },
+  WASM64_JOB_NOT_FOUND: { status: 404, title: 'No job has this id (it may have expired)' },
+  WASM64_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this method and path' },
+  WASM64_QUEUE_FULL: { status: 429, title: 'The job queue is full; retry after the time in Retry-After' },
+  WASM64_SHUTTING_DOWN: { status: 503, title: 'The service is shutting down and accepts no new jobs' },
+  WASM64_INTERNAL: { status: 500, title: 'Internal error' },
+  // Codes a job ends with (its `error.code`); the job itself is answered with 200.
+  WASM64_TRAP: { status: 500, title: 'The module trapped' },
+  WASM64_WORKER_FAILED: { status: 500, title: 'The worker running the job died' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A failure a caller can act on: its code is stable, its message says what went wrong. */
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message ?? ERRORS[code].title);
+    this.status = ERRORS[code].status;
+  }
+}
+
+/** An RFC 9457 problem document. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  instance?: string;
+}
+
+export function toProblem(code: ErrorCode, detail: string, instance?: string): Problem {
+  const { status, title } = ERRORS[code];
+  const problem: Problem = { type: `urn:wasm64:error:${code}`, title, status, detail, code };
+  if (instance !== undefined) problem.instance = instance;
+  return problem;
+}

@@ -1,0 +1,42 @@
+// The evaluation pool: a fixed set of Piscina worker threads. The only file that knows the worker's path.
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { EvaluateOutcome, EvaluateTask } from './protocol.js';
+
+export interface WorkerPoolOptions {
+  threads: number;
+  /** Tasks Piscina itself may hold beyond running ones; the device keeps the real queue. */
+  maxQueue: number;
+}
+
+export interface WorkerPool {
+  readonly threads: number;
+  run(task: EvaluateTask, signal?: AbortSignal): Promise<EvaluateOutcome>;
+  destroy(): Promise<void>;
+}
+
+/** The compiled worker entry. Tests run src/ through vitest, so they use the build in dist/. */
+function workerFilename(): string {
+  const here = new URL(import.meta.url);
+  const url = here.pathname.endsWith('.ts')
+    ? new URL(here.href.replace(/\/src\/worker\/pool\.ts$/, '/dist/worker/evaluate.js'))
+    : new URL('./evaluate.js', here);
+  return fileURLToPath(url);
+}
+
+export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
+  // minThreads = maxThreads and a long idle timeout: Piscina's defaults churn threads (measured ~3x slower).
+  const piscina = new Piscina<EvaluateTask, EvaluateOutcome>({
+    filename: workerFilename(),
+    minThreads: options.threads,
+    maxThreads: options.threads,
+    idleTimeout: 60_000,
+    maxQueue: options.maxQueue,
+    concurrentTasksPerWorker: 1,
+  });
+  return {
+    threads: options.threads,
+    run: (task, signal) => piscina.run(task, signal ? { signal } : {}),
+    destroy: () => piscina.destroy(),
+  };
+}

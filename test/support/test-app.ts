@@ -1,0 +1,55 @@
+// Builds the real app (real pool, real default module) with a small pool for route tests.
+import { pino } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
+import { Wasm64Device } from '../../src/device/device.js';
+import { MemoryJobStore } from '../../src/device/job-store.js';
+import { loadDefaultModule } from '../../src/device/module-store.js';
+import { enableMemory64 } from '../../src/wasm/features.js';
+import { createWorkerPool } from '../../src/worker/pool.js';
+
+export interface TestApp {
+  app: FastifyInstance;
+  device: Wasm64Device;
+  store: MemoryJobStore;
+  close(): Promise<void>;
+}
+
+export async function buildTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+  enableMemory64();
+  const config = loadConfig({}, { poolThreads: 2, logLevel: 'silent', ...overrides });
+  const logger = pino({ level: config.logLevel });
+  const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 });
+  const store = new MemoryJobStore();
+  const device = new Wasm64Device({
+    pool,
+    store,
+    defaultModule: await loadDefaultModule(),
+    logger,
+    maxQueue: config.poolMaxQueue,
+  });
+  const app = await buildApp({ config, device, logger });
+  return {
+    app,
+    device,
+    store,
+    close: async () => {
+      await app.close();
+      await device.close();
+    },
+  };
+}
+
+/** Polls GET /status/:id until the job is terminal (test-only; the service itself never polls). */
+export async function pollJob(app: FastifyInstance, id: string, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await app.inject({ method: 'GET', url: `/~wasm64@1.0/status/${id}` });
+    const body = res.json<Record<string, unknown>>();
+    if (['completed', 'failed', 'cancelled'].includes(body.status as string)) return body;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${String(body.status)} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
