@@ -44,9 +44,12 @@ export async function throughput({ quick, features, log }) {
       for (const t of targets) {
         await sleep(quick ? 50 : 500); // let the previous target's stragglers finish
         // Quick mode counts jobs, not seconds: even the slowest flow completes some.
+        const cpuBefore = t.server.cpuSeconds();
         const r = await driveJobs(t.server.url, t.flow, quick ? { connections, amount: 20 * t.flow.length } : { connections, seconds });
+        // CPU per job of the server process (all threads): steadier than jobs/s when neighbours load the machine.
+        r.cpuUsPerJob = ((t.server.cpuSeconds() - cpuBefore) * 1e6) / r.jobs;
         samples[t.key].push(r);
-        log(`  round ${round + 1} ${t.key}: ${r.jobsPerSec.toFixed(0)} jobs/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, misses ${r.failed}, errors ${r.errors}`);
+        log(`  round ${round + 1} ${t.key}: ${r.jobsPerSec.toFixed(0)} jobs/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, server CPU ${r.cpuUsPerJob.toFixed(0)} us/job, misses ${r.failed}, errors ${r.errors}`);
       }
     }
   } finally {
@@ -62,6 +65,7 @@ export async function throughput({ quick, features, log }) {
       jobsPerSec: median(runs.map((r) => r.jobsPerSec)),
       p50: median(runs.map((r) => r.p50)),
       p99: median(runs.map((r) => r.p99)),
+      cpuUsPerJob: median(runs.map((r) => r.cpuUsPerJob)),
       jobs: runs.reduce((n, r) => n + r.jobs, 0),
       misses: runs.reduce((n, r) => n + r.failed + r.errors, 0),
       ratio: t.key === 'bare' ? 1 : ratioToBare(t.key),

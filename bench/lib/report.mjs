@@ -36,9 +36,14 @@ function summary(suites) {
 }
 
 function throughputTable(rows) {
-  const lines = ['| Flow | jobs/s | x bare | p50 ms | p99 ms | jobs counted | misses |', '|---|---:|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| Flow | jobs/s | x bare | p50 ms | p99 ms | server CPU us/job | jobs counted | misses |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const r of rows) {
-    lines.push(`| ${r.case} | ${fixed(r.jobsPerSec, 0)} | ${fixed(r.ratio, 2)} | ${fixed(r.p50, 2)} | ${fixed(r.p99, 2)} | ${r.jobs} | ${r.misses} |`);
+    lines.push(
+      `| ${r.case} | ${fixed(r.jobsPerSec, 0)} | ${fixed(r.ratio, 2)} | ${fixed(r.p50, 2)} | ${fixed(r.p99, 2)} | ${fixed(r.cpuUsPerJob, 0)} | ${r.jobs} | ${r.misses} |`,
+    );
   }
   return lines.join('\n');
 }

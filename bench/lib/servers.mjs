@@ -64,6 +64,8 @@ export async function startServer(name, script, env = {}, nodeArgs = []) {
     name,
     url,
     pid: child.pid,
+    /** CPU time the server process (all its threads) has used so far, in seconds (Linux /proc). */
+    cpuSeconds: () => cpuSeconds(child.pid),
     /** Resident set size of the server process, in bytes (Linux /proc). */
     rss: () => residentBytes(child.pid),
     stderr: () => stderr,
@@ -78,6 +80,15 @@ export async function startServer(name, script, env = {}, nodeArgs = []) {
         child.kill('SIGTERM');
       }),
   };
+}
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux this runs on
+
+export function cpuSeconds(pid) {
+  // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 export function residentBytes(pid) {
