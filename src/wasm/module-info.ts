@@ -16,6 +16,8 @@ export interface ModuleImport {
   module: string;
   name: string;
   kind: ExternKind;
+  /** The declared signature of a function import. */
+  signature?: FunctionSignature;
 }
 
 export interface MemoryDescription {
@@ -168,9 +170,16 @@ export function describeModule(bytes: Uint8Array): ModuleInfo {
           const kindCode = r.byte();
           const kind = EXTERN_KINDS[kindCode];
           if (kind === undefined) throw new ModuleFormatError(`unknown import kind ${kindCode}`);
+          if (kind === 'function') {
+            const typeIndex = r.u32();
+            const signature = types[typeIndex];
+            if (signature === undefined) throw new ModuleFormatError(`import "${module}" "${name}" refers to an unknown type`);
+            functionTypes.push(typeIndex);
+            imports.push({ module, name, kind, signature: { params: [...signature.params], results: [...signature.results] } });
+            continue;
+          }
           imports.push({ module, name, kind });
-          if (kind === 'function') functionTypes.push(r.u32());
-          else if (kind === 'table') { r.valueType(); readLimits(r); }
+          if (kind === 'table') { r.valueType(); readLimits(r); }
           else if (kind === 'memory') {
             const offset = r.offset;
             const limits = readLimits(r);
