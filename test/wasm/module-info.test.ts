@@ -12,7 +12,7 @@ describe('describeModule', () => {
       (global (export "g") i32 (i32.const 0)))`);
     const info = describeModule(bytes);
     expect(info.exports).toEqual([{ name: 'mix', params: ['i32', 'i64', 'f32', 'f64'], results: ['f64', 'i64'] }]);
-    expect(info.imports).toEqual([{ module: 'env', name: 'log', kind: 'function' }]);
+    expect(info.imports).toEqual([{ module: 'env', name: 'log', kind: 'function', signature: { params: ['i32'], results: [] } }]);
     expect(info.memory).toMatchObject({ index: 'i32', min: 2, max: 10, shared: false });
     expect(info.otherExports).toEqual([{ name: 'mem', kind: 'memory' }, { name: 'g', kind: 'global' }]);
   });
