@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+// The job-dispatcher command: parses the command line, runs one command against the service (or in process), exits.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ServiceError } from '../errors.js';
+import type { JobView, RunRequest } from '../schemas/job.js';
+import { DEFAULT_SERVER, DispatcherClient, ProblemError, ServerUnreachableError } from './client.js';
+import { CliError, EXIT, exitCodeForStatus } from './exit-codes.js';
+import type { ExitCode } from './exit-codes.js';
+import { formatJob, formatJson, statusCommand, unreachableMessage } from './output.js';
+import { startSpinner } from './spinner.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+interface GlobalOptions {
+  server: string;
+}
+
+interface RunOptions {
+  code?: string;
+  function?: string;
+  param?: string[];
+  wait?: true;
+  json?: true;
+  local?: true;
+}
+
+function parseServer(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('Give an absolute URL such as http://127.0.0.1:8080');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('The URL must start with http:// or https://');
+  return url.href.replace(/\/+$/, '');
+}
+
+function parsePort(value: string): string {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('Give a port from 0 to 65535 (0 picks a free one).');
+  return value;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** A safe integer goes as a JSON number; anything else (big i64, floats, nan) as a string the service parses exactly. */
+function toParameter(text: string): number | string {
+  return /^-?\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : text;
+}
+
+/** A completed (or still running) job is a success; a failed or cancelled one is not. */
+function exitCodeForJob(job: JobView): ExitCode {
+  return job.status === 'failed' || job.status === 'cancelled' ? EXIT.failed : EXIT.success;
+}
+
+function printJob(job: JobView, json: boolean | undefined): void {
+  process.stdout.write(`${json === true ? formatJson(job) : formatJob(job)}\n`);
+  process.exitCode = exitCodeForJob(job);
+}
+
+function clientOf(command: Command): DispatcherClient {
+  return new DispatcherClient(command.optsWithGlobals<GlobalOptions>().server);
+}
+
+/** Waits for a job with a spinner on a terminal; Ctrl-C stops the wait (not the job) and says how to check on it. */
+async function awaitJob(client: DispatcherClient, id: string): Promise<JobView> {
+  const controller = new AbortController();
+  const interrupt = (): void => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', interrupt);
+  const spinner = startSpinner(process.stderr, `job ${id}`);
+  try {
+    return await client.waitFor(id, { signal: controller.signal, onUpdate: (job) => spinner.update(`job ${id} ${job.status}`) });
+  } catch (err) {
+    if (!controller.signal.aborted) throw err;
+    throw new CliError(
+      `stopped waiting; job ${id} keeps running on the server.\nCheck on it with: ${statusCommand(id, client.server, DEFAULT_SERVER)}`,
+      EXIT.interrupted,
+    );
+  } finally {
+    spinner.stop();
+    process.off('SIGINT', interrupt);
+  }
+}
+
+function runRequest(command: Command, options: RunOptions): RunRequest {
+  if (options.code !== undefined) return { code: options.code };
+  if (options.function !== undefined) return { function: options.function, parameters: (options.param ?? []).map(toParameter) };
+  if (options.param !== undefined) command.error('job-dispatcher: --param needs --function NAME', { exitCode: EXIT.usage });
+  return command.error('job-dispatcher: say what to run: --code "add(2,3)", or --function add --param 2 --param 3', { exitCode: EXIT.usage });
+}
+
+async function run(this: Command, options: RunOptions): Promise<void> {
+  const request = runRequest(this, options);
+  if (options.local === true) {
+    const { runLocally } = await import('./local.js');
+    const spinner = startSpinner(process.stderr, 'running in this process');
+    try {
+      printJob(await runLocally(request), options.json);
+    } finally {
+      spinner.stop();
+    }
+    return;
+  }
+  const client = clientOf(this);
+  const accepted = await client.run(request);
+  if (options.wait !== true) {
+    process.stdout.write(`${options.json === true ? formatJson(accepted) : accepted.id}\n`);
+    return;
+  }
+  printJob(await awaitJob(client, accepted.id), options.json);
+}
+
+async function status(this: Command, id: string, options: { json?: true }): Promise<void> {
+  printJob(await clientOf(this).status(id), options.json);
+}
+
+async function wait(this: Command, id: string, options: { json?: true }): Promise<void> {
+  printJob(await awaitJob(clientOf(this), id), options.json);
+}
+
+async function serve(options: { host?: string; port?: string }): Promise<void> {
+  // The server reads its configuration from the environment (src/config.ts validates it); the flags only set it.
+  if (options.host !== undefined) process.env.HOST = options.host;
+  if (options.port !== undefined) process.env.PORT = options.port;
+  await import('../server.js');
+}
+
+function buildProgram(): Command {
+  const program = new Command('job-dispatcher')
+    .description('Run WebAssembly jobs on a wasm-job-dispatcher service (the ~wasm64@1.0 device), or serve one.')
+    .version(version)
+    .addOption(
+      new Option('-s, --server <url>', 'the service to talk to')
+        .env('JOB_DISPATCHER_URL')
+        .default(DEFAULT_SERVER)
+        .argParser(parseServer),
+    )
+    .configureHelp({ showGlobalOptions: true })
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'job-dispatcher: ')) })
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  program.addHelpText('after', `
+Exit codes: 0 success, 1 job failed, 2 usage error (or a request the service refused), 3 server unreachable.
+
+Examples:
+  $ job-dispatcher serve &
+  $ job-dispatcher wasm64@1.0 run --code "add(2,3)" --wait
+  completed 5
+  $ job-dispatcher wasm64@1.0 run --local --code "div(1,0)"
+  failed WASM64_TRAP: divide by zero`);
+
+  const device = program
+    .command('wasm64@1.0')
+    .alias('~wasm64@1.0')
+    .description('the ~wasm64@1.0 device: submit jobs and read them');
+
+  device
+    .command('run')
+    .description('submit a job; prints its id, or with --wait its result')
+    .addOption(new Option('-c, --code <expression>', 'the call, e.g. "add(2,3)"').conflicts(['function', 'param']))
+    .option('-f, --function <name>', 'the exported function to call (with --param)')
+    .option('-p, --param <value>', 'a parameter of --function (repeat it: --param 2 --param 3)', collect)
+    .option('-w, --wait', 'wait for the job and print its result')
+    .option('--json', "print the API's JSON instead of a short line")
+    .addOption(new Option('--local', 'run the job in this process on its own small pool: no server needed').implies({ wait: true }))
+    .action(run);
+
+  device.command('status').description("print a job's state: `completed 5`, `failed WASM64_TRAP: ...`").argument('<id>', 'the job id').option('--json', "print the API's JSON").action(status);
+  device.command('wait').description('wait until a job ends, then print it like status').argument('<id>', 'the job id').option('--json', "print the API's JSON").action(wait);
+
+  program
+    .command('serve')
+    .description('start the service in this process (same as npm start); configured by HOST, PORT and the rest of the environment')
+    .option('--host <address>', 'address to listen on (sets HOST)')
+    .option('--port <port>', 'TCP port, 0 for a free one (sets PORT)', parsePort)
+    .action(serve);
+  return program;
+}
+
+/** Prints what went wrong on stderr and answers the exit code. */
+function report(err: unknown): ExitCode {
+  if (err instanceof CommanderError) {
+    // Commander printed its own message (or the help) already.
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.success : EXIT.usage;
+  }
+  let line: string;
+  let code: ExitCode;
+  if (err instanceof CliError) [line, code] = [err.message, err.exitCode];
+  else if (err instanceof ServerUnreachableError) [line, code] = [unreachableMessage(err.server, err.reason), EXIT.unreachable];
+  else if (err instanceof ProblemError) [line, code] = [err.message, exitCodeForStatus(err.problem.status)];
+  else if (err instanceof ServiceError) [line, code] = [`${err.code}: ${err.message}`, exitCodeForStatus(err.status)];
+  else [line, code] = [`unexpected error, please report it: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, EXIT.failed];
+  process.stderr.write(`job-dispatcher: ${line}\n`);
+  return code;
+}
+
+// A reader that stops early (`| head -1`) is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit();
+});
+
+try {
+  await buildProgram().parseAsync();
+} catch (err) {
+  process.exitCode = report(err);
+}

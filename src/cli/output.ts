@@ -1,0 +1,29 @@
+// What the CLI prints: one short human line per job, and error lines that say what to do next.
+import type { JobView } from '../schemas/job.js';
+
+/** `completed 5`, `completed 7 1` (several results), `failed WASM64_TRAP: divide by zero`, `running`. */
+export function formatJob(job: JobView): string {
+  const parts: string[] = [job.status];
+  if (job.status === 'completed') parts.push(...(job.results ?? []).map(String));
+  if (job.error !== undefined) parts.push(`${job.error.code}: ${job.error.message}`);
+  return parts.join(' ');
+}
+
+/** The command that reads a job again, with the server named when it is not the default one. */
+export function statusCommand(id: string, server: string, defaultServer: string): string {
+  const where = server === defaultServer ? '' : ` --server ${server}`;
+  return `job-dispatcher wasm64@1.0 status ${id}${where}`;
+}
+
+export function unreachableMessage(server: string, reason: string): string {
+  return [
+    `no job-dispatcher service at ${server} (${reason}).`,
+    'Start one with `job-dispatcher serve` (or `npm start` in the repository), point at another with',
+    '--server URL or JOB_DISPATCHER_URL, or run a job in this process with `run --local`.',
+  ].join('\n');
+}
+
+/** One JSON document per line, as the API sent it. */
+export function formatJson(value: unknown): string {
+  return JSON.stringify(value);
+}

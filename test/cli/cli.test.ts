@@ -1,0 +1,189 @@
+// The built CLI run as a child process against a real listening server: stdout, stderr and exit codes.
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli-process.js';
+import { freePort } from '../support/free-port.js';
+import { startServer } from '../support/server-process.js';
+import type { ServerProcess } from '../support/server-process.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+let server: ServerProcess;
+let env: Record<string, string>;
+beforeAll(async () => {
+  server = await startServer();
+  env = { JOB_DISPATCHER_URL: server.url };
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+const cli = (...args: string[]) => runCli(args, env);
+
+describe('job-dispatcher wasm64@1.0 run', () => {
+  it('prints the job id, which status and wait then read', async () => {
+    const run = await cli('wasm64@1.0', 'run', '--code', 'add(2,3)');
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const id = run.stdout.trim();
+    expect(id).toMatch(UUID);
+    expect(await cli('wasm64@1.0', 'wait', id)).toMatchObject({ code: 0, stdout: 'completed 5\n', stderr: '' });
+    expect(await cli('wasm64@1.0', 'status', id)).toMatchObject({ code: 0, stdout: 'completed 5\n', stderr: '' });
+  });
+
+  it('--wait prints the result, with no spinner when piped', async () => {
+    expect(await cli('wasm64@1.0', 'run', '--code', 'add(2,3)', '--wait')).toEqual({ code: 0, signal: null, stdout: 'completed 5\n', stderr: '' });
+  });
+
+  it('--json prints the API answer: the accepted job, or with --wait the finished job', async () => {
+    const accepted = await cli('wasm64@1.0', 'run', '--code', 'mul(6,7)', '--json');
+    expect(accepted.code).toBe(0);
+    const body = JSON.parse(accepted.stdout) as Record<string, unknown>;
+    expect(body).toMatchObject({ status: 'queued', status_url: `/~wasm64@1.0/status/${String(body.id)}` });
+
+    const finished = await cli('wasm64@1.0', 'run', '--code', 'mul(6,7)', '--wait', '--json');
+    expect(finished.code).toBe(0);
+    expect(JSON.parse(finished.stdout)).toMatchObject({ status: 'completed', function: 'mul', parameters: [6, 7], result: 42, results: [42] });
+  });
+
+  it('takes --function with repeated --param, negative and beyond 2^53, and prints every result', async () => {
+    expect((await cli('wasm64@1.0', 'run', '-f', 'divmod', '-p', '7', '-p', '2', '-w')).stdout).toBe('completed 3 1\n');
+    expect((await cli('wasm64@1.0', 'run', '--function', 'add', '--param', '9007199254740993', '--param', '1', '--wait')).stdout)
+      .toBe('completed 9007199254740994\n');
+    expect((await cli('wasm64@1.0', 'run', '--function', 'add', '--param', '-3', '--param', '1', '--wait')).stdout).toBe('completed -2\n');
+    expect((await cli('wasm64@1.0', 'run', '--function', 'sqrt', '--param', '2.25', '--wait')).stdout).toBe('completed 1.5\n');
+  });
+
+  it('exits 1 for a failed job and prints its code and message', async () => {
+    // The message after the code is the engine's own (V8's "divide by zero"), so only its presence is asserted.
+    const trapLine = /^failed WASM64_TRAP: \S[^\n]*\n$/;
+    const run = await cli('wasm64@1.0', 'run', '--code', 'div(1,0)', '--wait');
+    expect(run).toMatchObject({ code: 1, stderr: '' });
+    expect(run.stdout).toMatch(trapLine);
+    const id = (await cli('wasm64@1.0', 'run', '--code', 'rem(1,0)')).stdout.trim();
+    for (const command of ['wait', 'status']) {
+      const result = await cli('wasm64@1.0', command, id);
+      expect(result).toMatchObject({ code: 1, stderr: '' });
+      expect(result.stdout).toMatch(trapLine);
+    }
+    const json = await cli('wasm64@1.0', 'status', id, '--json');
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'failed', error: { code: 'WASM64_TRAP' } });
+  });
+
+  it('exits 2 with the error code on stderr when the service refuses the request', async () => {
+    for (const [args, code] of [
+      [['run', '--code', 'add(2'], 'WASM64_CALL_SYNTAX'],
+      [['run', '--code', 'nope(1)'], 'WASM64_UNKNOWN_FUNCTION'],
+      [['run', '--function', 'add', '--param', '1'], 'WASM64_PARAMETER_COUNT'],
+      [['run', '--function', 'add', '--param', '1.5', '--param', '1'], 'WASM64_PARAMETER_TYPE'],
+      [['status', 'no-such-job'], 'WASM64_JOB_NOT_FOUND'],
+      [['wait', 'no-such-job'], 'WASM64_JOB_NOT_FOUND'],
+    ] as const) {
+      const result = await cli('wasm64@1.0', ...args);
+      expect(result, args.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr, args.join(' ')).toMatch(new RegExp(`^job-dispatcher: ${code}: `));
+    }
+  });
+
+  it('accepts the device name with its tilde, and --server before or after the command', async () => {
+    expect((await runCli(['~wasm64@1.0', 'run', '--code', 'add(1,1)', '--wait', '--server', server.url])).stdout).toBe('completed 2\n');
+    expect((await runCli(['--server', server.url, 'wasm64@1.0', 'run', '--code', 'add(1,2)', '--wait'])).stdout).toBe('completed 3\n');
+  });
+});
+
+describe('usage errors exit 2 with the message on stderr', () => {
+  it.each([
+    ['no call', ['wasm64@1.0', 'run'], /say what to run/],
+    ['--param without --function', ['wasm64@1.0', 'run', '--param', '1'], /--param needs --function/],
+    ['--code with --function', ['wasm64@1.0', 'run', '--code', 'add(1,2)', '--function', 'add'], /cannot be used with/],
+    ['an unknown command', ['wasm64@1.0', 'frobnicate'], /unknown command 'frobnicate'/],
+    ['an unknown device', ['wasm32@9', 'run'], /unknown command 'wasm32@9'/],
+    ['an unknown option', ['wasm64@1.0', 'run', '--code', 'add(1,2)', '--colour'], /unknown option '--colour'/],
+    ['a missing id', ['wasm64@1.0', 'status'], /missing required argument 'id'/],
+    ['a server that is not a URL', ['--server', 'nowhere', 'wasm64@1.0', 'status', 'x'], /--server <url>' argument 'nowhere' is invalid/],
+    ['a server that is not http', ['wasm64@1.0', 'status', 'x', '--server', 'ftp://127.0.0.1/'], /must start with http/],
+  ])('%s', async (_name, args, message) => {
+    const result = await cli(...args);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^job-dispatcher: /);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('a bad JOB_DISPATCHER_URL is a usage error too', async () => {
+    const result = await runCli(['wasm64@1.0', 'status', 'x'], { JOB_DISPATCHER_URL: 'not a url' });
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(/JOB_DISPATCHER_URL/);
+  });
+
+  it('no command prints the help on stderr', async () => {
+    const result = await cli();
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(/^Usage: job-dispatcher /);
+  });
+});
+
+describe('--help and --version', () => {
+  it.each([
+    [[]],
+    [['wasm64@1.0']],
+    [['wasm64@1.0', 'run']],
+    [['wasm64@1.0', 'status']],
+    [['wasm64@1.0', 'wait']],
+    [['serve']],
+  ])('%j --help prints usage on stdout and exits 0', async (args) => {
+    const result = await cli(...args, '--help');
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    // The device command's own usage names its alias too: `wasm64@1.0|~wasm64@1.0`.
+    const path = args.length === 1 && args[0] === 'wasm64@1.0' ? 'wasm64@1.0|~wasm64@1.0' : args.join(' ');
+    expect(result.stdout.startsWith(`Usage: job-dispatcher ${path}`.trimEnd() + ' ')).toBe(true);
+  });
+
+  it('run --help lists its options and the server option', async () => {
+    const { stdout } = await cli('wasm64@1.0', 'run', '--help');
+    for (const option of ['--code', '--function', '--param', '--wait', '--json', '--local', '--server']) expect(stdout).toContain(option);
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    expect(await cli('--version')).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+});
+
+describe('when no service answers', () => {
+  it('exits 3 and says how to start one, from --server or JOB_DISPATCHER_URL', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    for (const result of [
+      await runCli(['wasm64@1.0', 'run', '--code', 'add(2,3)', '--server', url]),
+      await runCli(['wasm64@1.0', 'status', 'x'], { JOB_DISPATCHER_URL: url }),
+    ]) {
+      expect(result).toMatchObject({ code: 3, stdout: '' });
+      expect(result.stderr).toContain(`no job-dispatcher service at ${url} (connect ECONNREFUSED`);
+      expect(result.stderr).toContain('job-dispatcher serve');
+      expect(result.stderr).toContain('--local');
+    }
+  });
+
+  it('uses http://127.0.0.1:8080 by default', async () => {
+    const result = await runCli(['wasm64@1.0', 'status', 'x']);
+    // Something else may listen on 8080 on a developer's machine; only an absent or foreign server is exit 3.
+    if (result.code === 3) expect(result.stderr).toContain('http://127.0.0.1:8080');
+    else expect(result.stderr).toMatch(/WASM64_JOB_NOT_FOUND/);
+  });
+
+  it('exits 3 when what answers is not a job-dispatcher', async () => {
+    const foreign: Server = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>nope</h1>'));
+    await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
+    const address = foreign.address();
+    const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    try {
+      const result = await runCli(['wasm64@1.0', 'status', 'x', '--server', url]);
+      expect(result).toMatchObject({ code: 3, stdout: '' });
+      expect(result.stderr).toContain(`no job-dispatcher service at ${url} (it answered GET /~wasm64@1.0/status/x with 404 text/html)`);
+    } finally {
+      await new Promise((resolve) => foreign.close(resolve));
+    }
+  });
+});

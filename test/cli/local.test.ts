@@ -1,0 +1,58 @@
+// `run --local` with no server anywhere: the built CLI runs the job on its own pool, in its own process.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli-process.js';
+import { freePort } from '../support/free-port.js';
+
+// Pointing the CLI at a port where nothing listens proves that --local never needs a server.
+let env: Record<string, string>;
+beforeAll(async () => {
+  env = { JOB_DISPATCHER_URL: `http://127.0.0.1:${await freePort()}` };
+});
+
+const local = (...args: string[]) => runCli(['wasm64@1.0', 'run', '--local', ...args], env);
+
+describe('job-dispatcher wasm64@1.0 run --local', () => {
+  it('runs add(2,3) and prints completed 5', async () => {
+    expect(await local('--code', 'add(2,3)')).toEqual({ code: 0, signal: null, stdout: 'completed 5\n', stderr: '' });
+  });
+
+  it('runs a memory64 function with --function and --param, exact beyond 2^53', async () => {
+    expect((await local('--function', 'fib', '--param', '92')).stdout).toBe('completed 7540113804746346429\n');
+  });
+
+  it('prints the same job JSON as the API with --json', async () => {
+    const result = await local('--code', 'divmod(17,5)', '--json');
+    expect(result.code).toBe(0);
+    const job = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(job).toMatchObject({ status: 'completed', function: 'divmod', parameters: [17, 5], result: 3, results: [3, 2] });
+    expect(job.module_id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(typeof job.duration_ms).toBe('number');
+  });
+
+  it('exits 1 for a trap', async () => {
+    const result = await local('--code', 'div(1,0)');
+    expect(result).toMatchObject({ code: 1, stderr: '' });
+    expect(result.stdout).toMatch(/^failed WASM64_TRAP: \S/);
+  });
+
+  it('exits 2 with the service error code for an invalid call', async () => {
+    for (const [args, code] of [
+      [['--code', 'add(2'], 'WASM64_CALL_SYNTAX'],
+      [['--code', 'nope()'], 'WASM64_UNKNOWN_FUNCTION'],
+      [['--function', 'add', '--param', 'x', '--param', '1'], 'WASM64_PARAMETER_TYPE'],
+    ] as const) {
+      const result = await local(...args);
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toMatch(new RegExp(`^job-dispatcher: ${code}: `));
+    }
+  });
+
+  it('works through npx, as the package bin', async () => {
+    const { stdout } = await promisify(execFile)('npx', ['--no', 'job-dispatcher', 'wasm64@1.0', 'run', '--local', '--code', 'mul(6,7)'], {
+      env: { ...process.env, ...env },
+    });
+    expect(stdout).toBe('completed 42\n');
+  });
+});
