@@ -98,7 +98,7 @@ export async function buildApp({ config, device, logger }: AppDependencies): Pro
   });
 
   await app.register(swagger, { openapi: OPENAPI_INFO });
-  await app.register(jobRoutes, { prefix: PREFIX, device });
+  await app.register(jobRoutes, { prefix: PREFIX, device, waitMaxSeconds: config.waitMaxSeconds });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   return app;
 }

@@ -11,6 +11,18 @@ export interface Config {
   poolMaxQueue: number;
   /** Largest request body in bytes. */
   bodyLimit: number;
+  /** `timeout_ms` of a job that sets none. */
+  jobTimeoutMs: number;
+  /** Largest `timeout_ms` a job may ask for. */
+  jobTimeoutMaxMs: number;
+  /** How long a finished job is kept. */
+  jobTtlMs: number;
+  /** Most jobs kept at once; the oldest finished ones make room, live ones are never dropped. */
+  jobStoreMax: number;
+  /** Longest a request may wait for a job (`?wait=`, `Prefer: wait=`), in seconds. */
+  waitMaxSeconds: number;
+  /** Requests that may wait for jobs at once; beyond it waits answer at once. */
+  waitMaxClients: number;
 }
 
 /** Thrown for an invalid environment variable; the message names it. */
@@ -70,6 +82,42 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
     default: () => 16 * 1024 * 1024,
     parse: integer(1024, 1024 * 1024 * 1024),
   },
+  jobTimeoutMs: {
+    env: 'JOB_TIMEOUT_MS',
+    description: 'timeout_ms of a job that sets none',
+    default: () => 30_000,
+    parse: integer(1, 24 * 3600 * 1000),
+  },
+  jobTimeoutMaxMs: {
+    env: 'JOB_TIMEOUT_MAX_MS',
+    description: 'Largest timeout_ms a job may ask for',
+    default: () => 300_000,
+    parse: integer(1, 24 * 3600 * 1000),
+  },
+  jobTtlMs: {
+    env: 'JOB_TTL_MS',
+    description: 'How long a finished job is kept, in milliseconds',
+    default: () => 3_600_000,
+    parse: integer(1, 30 * 24 * 3600 * 1000),
+  },
+  jobStoreMax: {
+    env: 'JOB_STORE_MAX',
+    description: 'Most jobs kept at once (the oldest finished are evicted first)',
+    default: () => 100_000,
+    parse: integer(1, 10_000_000),
+  },
+  waitMaxSeconds: {
+    env: 'WAIT_MAX_SECONDS',
+    description: 'Longest a request may wait for a job (?wait=, Prefer: wait=)',
+    default: () => 60,
+    parse: integer(0, 3600),
+  },
+  waitMaxClients: {
+    env: 'WAIT_MAX_CLIENTS',
+    description: 'Requests that may wait for jobs at once',
+    default: () => 10_000,
+    parse: integer(0, 1_000_000),
+  },
 };
 
 /** Reads the configuration from `env`; throws ConfigError naming the first invalid variable. */
@@ -79,5 +127,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     const value = raw === undefined || raw === '' ? setting.default(env) : setting.parse(raw, setting.env);
     return [key, value];
   });
-  return { ...(Object.fromEntries(entries) as unknown as Config), ...overrides };
+  const config = { ...(Object.fromEntries(entries) as unknown as Config), ...overrides };
+  if (config.jobTimeoutMs > config.jobTimeoutMaxMs) {
+    throw new ConfigError(`JOB_TIMEOUT_MS (${config.jobTimeoutMs}) must not exceed JOB_TIMEOUT_MAX_MS (${config.jobTimeoutMaxMs})`);
+  }
+  return config;
 }

@@ -12,7 +12,11 @@ export const ERRORS = {
   WASM64_UNSUPPORTED_SIGNATURE: { status: 400, title: 'The function has a parameter or result type a job cannot pass' },
   WASM64_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type; send application/json' },
   WASM64_BODY_TOO_LARGE: { status: 413, title: 'The body is larger than the configured limit (BODY_LIMIT)' },
+  WASM64_TIMEOUT_TOO_LONG: { status: 400, title: 'timeout_ms is above the configured maximum (JOB_TIMEOUT_MAX_MS)' },
+  WASM64_BAD_CURSOR: { status: 400, title: 'The cursor is not one this service gave out; start again without it' },
   WASM64_JOB_NOT_FOUND: { status: 404, title: 'No job has this id (it may have expired)' },
+  WASM64_JOB_FINISHED: { status: 409, title: 'The job has already finished; only queued or running jobs can be cancelled' },
+  WASM64_IDEMPOTENCY_MISMATCH: { status: 422, title: 'This Idempotency-Key was used with a different request; use a new key' },
   WASM64_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this method and path' },
   WASM64_QUEUE_FULL: { status: 429, title: 'The job queue is full; retry after the time in Retry-After' },
   WASM64_SHUTTING_DOWN: { status: 503, title: 'The service is shutting down and accepts no new jobs' },
@@ -20,6 +24,9 @@ export const ERRORS = {
   // Codes a job ends with (its `error.code`); the job itself is answered with 200.
   WASM64_TRAP: { status: 500, title: 'The module trapped' },
   WASM64_WORKER_FAILED: { status: 500, title: 'The worker running the job died' },
+  WASM64_TIMEOUT: { status: 500, title: 'The job ran longer than its timeout_ms; its thread was terminated' },
+  WASM64_CANCELLED: { status: 500, title: 'The job was cancelled on request' },
+  WASM64_SHUTDOWN: { status: 503, title: 'The service shut down before the job finished' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

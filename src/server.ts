@@ -23,10 +23,13 @@ enableMemory64();
 const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 });
 const device = new Wasm64Device({
   pool,
-  store: new MemoryJobStore(),
+  store: new MemoryJobStore({ ttlMs: config.jobTtlMs, maxJobs: config.jobStoreMax }),
   defaultModule: await loadDefaultModule(),
   logger,
   maxQueue: config.poolMaxQueue,
+  defaultTimeoutMs: config.jobTimeoutMs,
+  maxTimeoutMs: config.jobTimeoutMaxMs,
+  maxWaiters: config.waitMaxClients,
 });
 const app = await buildApp({ config, device, logger });
 await app.listen({ host: config.host, port: config.port });

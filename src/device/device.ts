@@ -1,7 +1,9 @@
 // The ~wasm64@1.0 device: admits jobs, queues them, runs them on the pool, and records how they end.
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ServiceError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { RunRequest } from '../schemas/job.js';
 import { CallSyntaxError, parseCall } from '../wasm/call.js';
 import type { ExportedFunction } from '../wasm/module-info.js';
@@ -9,8 +11,10 @@ import { argumentToParameter, fromWasmValue, ParameterError, toWasmValue } from 
 import type { ParameterInput, WasmValue } from '../wasm/values.js';
 import type { WorkerPool } from '../worker/pool.js';
 import type { EvaluateOutcome } from '../worker/protocol.js';
-import type { Job } from './job.js';
-import type { JobStore } from './job-store.js';
+import { fingerprintRequest } from './fingerprint.js';
+import { isTerminal, jobError } from './job.js';
+import type { Job, JobStatus } from './job.js';
+import type { JobStore, ListPage, ListQuery } from './job-store.js';
 import type { StoredModule } from './module-store.js';
 
 export interface DeviceOptions {
@@ -20,7 +24,40 @@ export interface DeviceOptions {
   logger: Logger;
   /** Jobs that may wait for a thread; beyond it `submit` refuses with WASM64_QUEUE_FULL. */
   maxQueue: number;
+  /** `timeout_ms` of a job that sets none. */
+  defaultTimeoutMs: number;
+  /** Largest `timeout_ms` a job may ask for. */
+  maxTimeoutMs: number;
+  /** Requests that may wait on jobs at once; beyond it a wait answers at once with the job as it is. */
+  maxWaiters?: number;
+  /** How often the sweep checks running jobs against their timeout (its precision) and expires old jobs. */
+  sweepIntervalMs?: number;
+  /** The clock for every timestamp, timeout and expiry; tests pass a fake one. */
   now?: () => number;
+}
+
+/**
+ * What the device tells observers (metrics, logs). Listeners run synchronously on the hot path:
+ * keep them cheap. A listener that throws is logged and otherwise ignored.
+ * - `queued`: a job was accepted.
+ * - `started`: a job got a thread, after waiting `queueWaitMs` since it was accepted.
+ * - `settled`: a job reached its terminal state; read `status`, `error?.code`, `durationMs` from it.
+ */
+export interface DeviceEvents {
+  queued: [job: Job];
+  started: [job: Job, queueWaitMs: number];
+  settled: [job: Job];
+}
+
+export interface SubmitOptions {
+  /** The request's Idempotency-Key: the same key and body give back the same job. */
+  idempotencyKey?: string;
+}
+
+export interface Submission {
+  job: Job;
+  /** True when an Idempotency-Key matched an earlier submission and its job was returned. */
+  replayed: boolean;
 }
 
 const PASSABLE_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
@@ -29,6 +66,12 @@ const PASSABLE_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
 interface ResolvedCall {
   fn: ExportedFunction;
   parameters: WasmValue[];
+}
+
+/** A job the device has handed to the pool: `controller` aborts its task (terminating its thread if it runs). */
+interface Flight {
+  job: Job;
+  controller: AbortController;
 }
 
 function resolveCall(request: RunRequest, module: StoredModule): ResolvedCall {
@@ -74,50 +117,102 @@ function resolveCall(request: RunRequest, module: StoredModule): ResolvedCall {
   }
 }
 
-export class Wasm64Device {
+/**
+ * Jobs move through three bounded collections, each a Map in arrival order:
+ * `#queue` (accepted, waiting; at most `maxQueue`) → `#pipelined` (handed to Piscina, waiting there for a
+ * thread) → `#running` (on a thread). At most `threads * 2` jobs are with Piscina at once, so each thread
+ * has one job running and one ready behind it. Piscina hands tasks to threads first in, first out, so the
+ * first `threads` jobs handed over are the running ones: a job counts as started (and its timeout starts)
+ * when one ahead of it leaves. When a thread is replaced after an abort, that start can be early by the
+ * new thread's boot time.
+ */
+export class Wasm64Device extends EventEmitter<DeviceEvents> {
   readonly #pool: WorkerPool;
   readonly #store: JobStore;
   readonly #defaultModule: StoredModule;
   readonly #log: Logger;
   readonly #maxQueue: number;
+  readonly #defaultTimeoutMs: number;
+  readonly #maxTimeoutMs: number;
+  readonly #maxWaiters: number;
   readonly #now: () => number;
-  /** Jobs waiting for a thread, oldest first (a Map: O(1) removal by id). */
   readonly #queue = new Map<string, { job: Job; module: StoredModule; parameters: WasmValue[] }>();
-  #running = 0;
+  readonly #pipelined = new Map<string, Flight>();
+  readonly #running = new Map<string, Flight>();
+  /** Per job, the callbacks of requests waiting for it to settle. */
+  readonly #waiters = new Map<string, Set<() => void>>();
+  #waiterCount = 0;
+  #seq = 0;
   #dispatchScheduled = false;
+  #closing: Promise<void> | undefined;
+  #accepting = true;
+  /** Resolves the grace period of close() early once nothing runs any more. */
+  #onIdle: (() => void) | undefined;
+  readonly #sweep: NodeJS.Timeout;
 
   constructor(options: DeviceOptions) {
+    super();
     this.#pool = options.pool;
     this.#store = options.store;
     this.#defaultModule = options.defaultModule;
     this.#log = options.logger;
     this.#maxQueue = options.maxQueue;
+    this.#defaultTimeoutMs = options.defaultTimeoutMs;
+    this.#maxTimeoutMs = options.maxTimeoutMs;
+    this.#maxWaiters = options.maxWaiters ?? 10_000;
     this.#now = options.now ?? Date.now;
+    // One timer for every timeout and expiry, never one per job; unref'd so it never holds the process open.
+    this.#sweep = setInterval(() => this.#sweepOnce(), options.sweepIntervalMs ?? 50).unref();
   }
 
   /**
    * `run`: validates the call against the module's real signature, then records a queued job and
-   * schedules it. Throws ServiceError (and creates nothing) when the call is invalid or the queue is full.
+   * schedules it. Throws ServiceError (and creates nothing) when the call is invalid, the queue or the
+   * store is full, or the device is shutting down. With an Idempotency-Key seen before, returns that
+   * job if the request is the same, and refuses with WASM64_IDEMPOTENCY_MISMATCH if it is not.
    */
-  submit(request: RunRequest): Job {
+  submit(request: RunRequest, options: SubmitOptions = {}): Submission {
+    const key = options.idempotencyKey;
+    const fingerprint = key === undefined ? undefined : fingerprintRequest(request);
+    if (key !== undefined) {
+      const earlier = this.#store.getByIdempotencyKey(key);
+      if (earlier !== undefined) {
+        if (earlier.idempotency?.fingerprint !== fingerprint) {
+          throw new ServiceError('WASM64_IDEMPOTENCY_MISMATCH', `the Idempotency-Key "${key}" was used for a different request; use a new key`);
+        }
+        return { job: earlier, replayed: true };
+      }
+    }
+    if (!this.#accepting) throw new ServiceError('WASM64_SHUTTING_DOWN', 'the service is shutting down; retry on another instance or after it restarts');
     const module = this.#defaultModule;
     const { fn, parameters } = resolveCall(request, module);
+    const timeoutMs = request.timeout_ms ?? this.#defaultTimeoutMs;
+    if (timeoutMs > this.#maxTimeoutMs) {
+      throw new ServiceError('WASM64_TIMEOUT_TOO_LONG', `timeout_ms may be at most ${this.#maxTimeoutMs}, got ${timeoutMs}`);
+    }
     if (this.#queue.size >= this.#maxQueue) {
       throw new ServiceError('WASM64_QUEUE_FULL', `${this.#queue.size} jobs are already waiting; retry shortly`, { 'retry-after': '1' });
     }
+    if (!this.#store.reserve()) {
+      throw new ServiceError('WASM64_QUEUE_FULL', 'the job store is full of unfinished jobs; retry shortly', { 'retry-after': '1' });
+    }
     const job: Job = {
       id: randomUUID(),
+      seq: ++this.#seq,
       status: 'queued',
       moduleId: module.id,
       function: fn.name,
       parameters: parameters.map(fromWasmValue),
+      timeoutMs,
       createdAt: this.#now(),
     };
+    if (key !== undefined && fingerprint !== undefined) job.idempotency = { key, fingerprint };
     this.#store.add(job);
     this.#queue.set(job.id, { job, module, parameters });
     this.#log.debug({ job: job.id, function: job.function }, 'job queued');
+    this.#emit('queued', job);
     this.#scheduleDispatch();
-    return job;
+    return { job, replayed: false };
   }
 
   /** `status`: the job as it is now, or undefined for an unknown (or expired) id. */
@@ -125,12 +220,113 @@ export class Wasm64Device {
     return this.#store.get(id);
   }
 
-  get queued(): number {
-    return this.#queue.size;
+  /** `jobs`: the stored jobs, newest first. */
+  list(query: ListQuery): ListPage {
+    return this.#store.list(query);
   }
 
+  /**
+   * `cancel`: a queued job ends `cancelled` at once; a running one too, and its task is aborted, which
+   * terminates its thread (Piscina starts a new one). Throws WASM64_JOB_NOT_FOUND, or
+   * WASM64_JOB_FINISHED for a job that is already terminal.
+   */
+  cancel(id: string): Job {
+    const job = this.#store.get(id);
+    if (job === undefined) throw new ServiceError('WASM64_JOB_NOT_FOUND', `no job has the id "${id}"`);
+    if (isTerminal(job)) throw new ServiceError('WASM64_JOB_FINISHED', `the job is already ${job.status}; only queued or running jobs can be cancelled`);
+    this.#stop(job, 'WASM64_CANCELLED', 'cancelled on request');
+    return job;
+  }
+
+  /**
+   * Resolves with `job` once it is terminal, after `waitMs`, or when `signal` aborts (the client went
+   * away), whichever comes first; never rejects. Waiting costs one callback in the job's waiter set and
+   * one timer owned by this wait, both gone when it ends. Beyond `maxWaiters` it resolves at once.
+   */
+  waitFor(job: Job, waitMs: number, signal?: AbortSignal): Promise<Job> {
+    if (isTerminal(job) || waitMs <= 0 || signal?.aborted === true || this.#waiterCount >= this.#maxWaiters) {
+      return Promise.resolve(job);
+    }
+    return new Promise((resolve) => {
+      let waiters = this.#waiters.get(job.id);
+      if (waiters === undefined) this.#waiters.set(job.id, (waiters = new Set()));
+      const set = waiters;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        if (set.delete(done)) this.#waiterCount--;
+        if (set.size === 0 && this.#waiters.get(job.id) === set) this.#waiters.delete(job.id);
+        resolve(job);
+      };
+      const timer = setTimeout(done, waitMs);
+      signal?.addEventListener('abort', done, { once: true });
+      set.add(done);
+      this.#waiterCount++;
+    });
+  }
+
+  /** Jobs accepted and waiting for a thread. */
+  get queued(): number {
+    return this.#queue.size + this.#pipelined.size;
+  }
+
+  /** Jobs on a thread now. */
   get running(): number {
-    return this.#running;
+    return this.#running.size;
+  }
+
+  /** Requests waiting for a job to settle (long polls and `Prefer: wait`). */
+  get waiting(): number {
+    return this.#waiterCount;
+  }
+
+  /** Jobs in the store, live and finished. */
+  get stored(): number {
+    return this.#store.size;
+  }
+
+  /** False once close() has begun: new runs are refused with WASM64_SHUTTING_DOWN. */
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  /**
+   * Shuts the device down; every accepted job ends terminal. At once: new runs are refused
+   * (WASM64_SHUTTING_DOWN) and queued jobs end `cancelled` with WASM64_SHUTDOWN. Running jobs get
+   * `graceMs` to finish (their timeouts still apply); those still running then are aborted and end
+   * `cancelled` with WASM64_SHUTDOWN. Then the pool is destroyed. Calling it again returns the same promise.
+   */
+  close(graceMs = 0): Promise<void> {
+    this.#accepting = false;
+    this.#closing ??= this.#shutdown(graceMs);
+    return this.#closing;
+  }
+
+  async #shutdown(graceMs: number): Promise<void> {
+    const reason = 'the service shut down before the job finished';
+    for (const { job } of this.#queue.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
+    for (const { job } of this.#pipelined.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
+    if (this.#running.size > 0 && graceMs > 0) {
+      let grace: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#onIdle = resolve;
+        grace = setTimeout(resolve, graceMs);
+      });
+      clearTimeout(grace);
+      this.#onIdle = undefined;
+    }
+    for (const { job } of this.#running.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
+    clearInterval(this.#sweep);
+    await this.#pool.destroy();
+  }
+
+  /** Ends a live job now with `code` (cancelled, or failed for a timeout) and aborts its task if it has one. */
+  #stop(job: Job, code: 'WASM64_CANCELLED' | 'WASM64_SHUTDOWN' | 'WASM64_TIMEOUT', message: string): void {
+    const flight = this.#running.get(job.id) ?? this.#pipelined.get(job.id);
+    this.#queue.delete(job.id);
+    this.#settle(job, code === 'WASM64_TIMEOUT' ? 'failed' : 'cancelled', code, message);
+    // Piscina rejects the task at once, and terminates its thread if the task was running.
+    flight?.controller.abort(code);
   }
 
   /** Dispatches after the current turn, so that jobs submitted together go to the pool together. */
@@ -144,55 +340,98 @@ export class Wasm64Device {
   }
 
   #dispatch(): void {
-    // Keep each thread busy with one job and one ready behind it, so a thread never idles waiting on us.
-    const limit = this.#pool.threads * 2;
-    while (this.#running < limit && this.#queue.size > 0) {
+    const threads = this.#pool.threads;
+    while (this.#running.size + this.#pipelined.size < threads * 2 && this.#queue.size > 0) {
       const next = this.#queue.values().next();
       if (next.done === true) return;
       const { job, module, parameters } = next.value;
       this.#queue.delete(job.id);
-      this.#running++;
-      job.status = 'running';
-      job.startedAt = this.#now();
+      const flight: Flight = { job, controller: new AbortController() };
+      if (this.#running.size < threads) this.#start(flight);
+      else this.#pipelined.set(job.id, flight);
       this.#pool
-        .run({ jobId: job.id, module: module.compiled, function: job.function, parameters })
+        .run({ jobId: job.id, module: module.compiled, function: job.function, parameters }, flight.controller.signal)
         .then(
-          (outcome) => this.#finish(job, outcome),
-          (err: unknown) => this.#fail(job, err),
-        )
-        .finally(() => {
-          this.#running--;
-          this.#dispatch();
-        });
+          (outcome) => this.#finish(flight, outcome),
+          (err: unknown) => this.#finish(flight, undefined, err),
+        );
     }
   }
 
-  #finish(job: Job, outcome: EvaluateOutcome): void {
-    job.startedAt = outcome.startedAt;
-    job.durationMs = outcome.durationMs;
-    job.finishedAt = this.#now();
-    if (outcome.ok) {
-      job.status = 'completed';
-      job.results = outcome.results.map(fromWasmValue);
-      this.#log.debug({ job: job.id }, 'job completed');
+  #start(flight: Flight): void {
+    this.#running.set(flight.job.id, flight);
+    this.#markRunning(flight.job);
+  }
+
+  #markRunning(job: Job): void {
+    if (job.status !== 'queued') return;
+    job.status = 'running';
+    job.startedAt = this.#now();
+    this.#emit('started', job, job.startedAt - job.createdAt);
+  }
+
+  /** The pool answered (or rejected) a task: record the outcome, free its slot, dispatch more. */
+  #finish(flight: Flight, outcome: EvaluateOutcome | undefined, err?: unknown): void {
+    const { job } = flight;
+    if (this.#running.delete(job.id)) {
+      const next = this.#pipelined.values().next();
+      if (next.done !== true) {
+        this.#pipelined.delete(next.value.job.id);
+        this.#start(next.value);
+      }
     } else {
-      job.status = 'failed';
-      job.error = { code: outcome.code, message: outcome.message };
-      this.#log.info({ job: job.id, code: outcome.code, reason: outcome.message }, 'job failed');
+      this.#pipelined.delete(job.id);
     }
+    if (isTerminal(job)) {
+      // Cancelled, timed out or shut down while the task was out: that outcome stands.
+    } else if (outcome !== undefined) {
+      // Ran although the device still counted it as waiting (a thread freed up sooner than it knew).
+      this.#markRunning(job);
+      job.durationMs = outcome.durationMs;
+      if (outcome.ok) this.#settle(job, 'completed', undefined, '', outcome.results);
+      else this.#settle(job, 'failed', outcome.code, outcome.message);
+    } else {
+      // Not an abort of ours (those settle first): the thread died under the job.
+      this.#log.error({ job: job.id, err }, 'job failed: the worker running it failed');
+      this.#settle(job, 'failed', 'WASM64_WORKER_FAILED', err instanceof Error ? err.message : String(err));
+    }
+    if (this.#running.size === 0) this.#onIdle?.();
+    if (this.#accepting) this.#dispatch();
   }
 
-  #fail(job: Job, err: unknown): void {
-    job.status = 'failed';
+  /** The one place a job becomes terminal: records it, releases its waiters, tells observers. First call wins. */
+  #settle(job: Job, status: Exclude<JobStatus, 'queued' | 'running'>, code: ErrorCode | undefined, message: string, results?: WasmValue[]): void {
+    if (isTerminal(job)) return;
+    job.status = status;
     job.finishedAt = this.#now();
-    job.error = { code: 'WASM64_WORKER_FAILED', message: err instanceof Error ? err.message : String(err) };
-    this.#log.error({ job: job.id, err }, 'job failed: the worker running it failed');
+    if (results !== undefined) job.results = results.map(fromWasmValue);
+    if (code !== undefined) job.error = jobError(code, message);
+    this.#store.settled(job);
+    const waiters = this.#waiters.get(job.id);
+    if (waiters !== undefined) for (const done of waiters) done();
+    if (status === 'completed') this.#log.debug({ job: job.id }, 'job completed');
+    else this.#log.info({ job: job.id, status, code, reason: message }, `job ${status}`);
+    this.#emit('settled', job);
   }
 
-  /** Stops the pool; jobs still queued end `failed`. */
-  async close(): Promise<void> {
-    for (const { job } of this.#queue.values()) this.#fail(job, new Error('the service shut down before the job ran'));
-    this.#queue.clear();
-    await this.#pool.destroy();
+  /** Aborts running jobs past their timeout and expires old finished jobs. */
+  #sweepOnce(): void {
+    if (this.#running.size > 0) {
+      const now = this.#now();
+      for (const { job } of this.#running.values()) {
+        if (job.status === 'running' && now - (job.startedAt ?? now) >= job.timeoutMs) {
+          this.#stop(job, 'WASM64_TIMEOUT', `the job ran longer than its timeout_ms of ${job.timeoutMs}`);
+        }
+      }
+    }
+    this.#store.evictExpired();
+  }
+
+  #emit<K extends keyof DeviceEvents>(event: K, ...args: DeviceEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: DeviceEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.#log.error({ err, event }, 'a device event listener threw');
+    }
   }
 }

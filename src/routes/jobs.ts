@@ -1,13 +1,45 @@
-// The job routes of the ~wasm64@1.0 device: submit a run, read a job's status.
+// The job routes of the ~wasm64@1.0 device: run, status (with long-poll), cancel, and the job list.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { TSchema } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 import { ServiceError } from '../errors.js';
+import { isTerminal } from '../device/job.js';
 import type { Job } from '../device/job.js';
 import type { Wasm64Device } from '../device/device.js';
 import { ProblemSchema } from '../schemas/problem.js';
-import { JobParamsSchema, JobSchema, RunAcceptedSchema, RunRequestSchema } from '../schemas/job.js';
+import {
+  JobListSchema,
+  JobParamsSchema,
+  JobSchema,
+  ListQuerySchema,
+  RunAcceptedSchema,
+  RunHeadersSchema,
+  RunRequestSchema,
+  StatusQuerySchema,
+} from '../schemas/job.js';
 import type { JobView } from '../schemas/job.js';
+import { parsePrefer } from './prefer.js';
 
 export const PREFIX = '/~wasm64@1.0';
+
+export interface JobRoutesOptions {
+  device: Wasm64Device;
+  /** Cap on `?wait=` and `Prefer: wait=`, in seconds. */
+  waitMaxSeconds: number;
+}
+
+const DEFAULT_LIST_LIMIT = 50;
+const MAX_LIST_LIMIT = 1000;
+
+/** A response schema carrying the description and headers openapi.yaml shows for it (the serializer ignores both). */
+function documented<T extends TSchema>(schema: T, description: string, headers: Record<string, string> = {}): T {
+  const described = Object.fromEntries(Object.entries(headers).map(([name, text]) => [name, { type: 'string', description: text }]));
+  return { ...schema, 'x-response-description': description, ...(Object.keys(described).length > 0 ? { headers: described } : {}) };
+}
+
+const LOCATION = { location: 'The job: /~wasm64@1.0/status/<id>' };
+const REPLAYED = { 'idempotent-replayed': '"true" when an Idempotency-Key matched an earlier request and its job is returned' };
+const PREFERENCE_APPLIED = { 'preference-applied': 'The preference honoured: wait=<seconds actually waited at most>, or respond-async' };
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -19,6 +51,7 @@ export function toJobView(job: Job): JobView {
     module_id: job.moduleId,
     function: job.function,
     parameters: job.parameters,
+    timeout_ms: job.timeoutMs,
     created_at: iso(job.createdAt),
   };
   if (job.results !== undefined) {
@@ -32,34 +65,137 @@ export function toJobView(job: Job): JobView {
   return view;
 }
 
-export const jobRoutes: FastifyPluginAsyncTypebox<{ device: Wasm64Device }> = async (app, { device }) => {
+// Cursors are opaque to clients: a versioned, base64url-wrapped position in the submission order.
+const encodeCursor = (seq: number): string => Buffer.from(`v1:${seq}`).toString('base64url');
+
+function decodeCursor(cursor: string): number {
+  const match = /^v1:([1-9][0-9]{0,15})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'));
+  if (match?.[1] === undefined) throw new ServiceError('WASM64_BAD_CURSOR', 'the cursor is not one this service gave out; list again without it');
+  return Number(match[1]);
+}
+
+export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app, { device, waitMaxSeconds }) => {
+  // Requests waiting for a job; closing the app ends them at once, so a long poll never holds up a shutdown.
+  const waits = new Set<AbortController>();
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const wait of waits) wait.abort();
+  });
+
+  /** Waits up to `seconds` for `job` to be terminal; a client that disconnects ends its wait. */
+  async function waitForJob(job: Job, seconds: number, reply: FastifyReply): Promise<Job> {
+    if (closing || seconds <= 0 || isTerminal(job)) return job;
+    const wait = new AbortController();
+    // The response's 'close' fires when the client goes away before we answer (the request's fires once its body is read).
+    const onClose = (): void => wait.abort();
+    reply.raw.once('close', onClose);
+    waits.add(wait);
+    try {
+      return await device.waitFor(job, Math.min(seconds, waitMaxSeconds) * 1000, wait.signal);
+    } finally {
+      waits.delete(wait);
+      reply.raw.off('close', onClose);
+    }
+  }
+
   /**
-   * POST /run — assumes: a JSON body with `code`, or `function` and `parameters`.
-   * Produces: 202 with the job id and a Location to poll. Changes: adds a queued job to the store.
+   * POST /run — assumes: a JSON body with `code`, or `function` and `parameters`, and optionally `timeout_ms`.
+   * Produces: 202 with the job id and a Location to poll; with `Prefer: wait=N`, 200 and the finished job
+   * if it ends within N seconds. With an `Idempotency-Key` seen before and the same body, the same job
+   * (`Idempotent-Replayed: true`). Changes: adds a queued job to the store, or nothing on any error.
    */
   app.post('/run', {
     schema: {
       summary: 'Submit a job',
+      description:
+        'Answers 202 with the job id. `Prefer: wait=<seconds>` (RFC 7240) holds the request until the job ends, answering 200 with the job if it ends in time, '
+        + 'and says so in `Preference-Applied`. `Idempotency-Key` makes a retried request return the same job.',
+      headers: RunHeadersSchema,
       body: RunRequestSchema,
-      response: { 202: RunAcceptedSchema, '4xx': ProblemSchema, '5xx': ProblemSchema },
+      response: {
+        200: documented(JobSchema, 'The job ended within Prefer: wait', { ...LOCATION, ...PREFERENCE_APPLIED, ...REPLAYED }),
+        202: documented(RunAcceptedSchema, 'The job is accepted; poll Location', { ...LOCATION, ...PREFERENCE_APPLIED, ...REPLAYED }),
+        429: documented(ProblemSchema, 'WASM64_QUEUE_FULL: nothing was created; retry after Retry-After', { 'retry-after': 'Seconds to wait' }),
+        '4xx': ProblemSchema,
+        '5xx': ProblemSchema,
+      },
     },
   }, async (request, reply) => {
-    const job = device.submit(request.body);
+    const key = request.headers['idempotency-key'];
+    const { job, replayed } = device.submit(request.body, key === undefined ? {} : { idempotencyKey: key });
     const statusUrl = `${PREFIX}/status/${job.id}`;
-    request.log.info({ job: job.id, function: job.function }, 'job accepted');
-    return reply.code(202).header('location', statusUrl).send({ id: job.id, status: job.status, status_url: statusUrl });
+    if (replayed) void reply.header('idempotent-replayed', 'true');
+    else request.log.info({ job: job.id, function: job.function }, 'job accepted');
+    void reply.header('location', statusUrl);
+
+    const prefer = parsePrefer(request.headers.prefer);
+    if (prefer.wait !== undefined) {
+      const seconds = Math.min(prefer.wait, waitMaxSeconds);
+      void reply.header('preference-applied', `wait=${seconds}`);
+      const settled = await waitForJob(job, seconds, reply);
+      if (isTerminal(settled)) return reply.code(200).send(toJobView(settled));
+    } else if (prefer.respondAsync) {
+      void reply.header('preference-applied', 'respond-async');
+    }
+    return reply.code(202).send({ id: job.id, status: job.status, status_url: statusUrl });
   });
 
-  /** GET /status/:id — produces the job as it is now; 404 for an unknown or expired id. Changes nothing. */
+  /**
+   * GET /status/:id — produces the job as it is now; with `?wait=N`, once it is terminal or N seconds have
+   * passed, whichever is first. 404 for an unknown or expired id. Changes nothing.
+   */
   app.get('/status/:id', {
     schema: {
-      summary: 'Read a job',
+      summary: 'Read a job, optionally waiting for it to finish',
       params: JobParamsSchema,
-      response: { 200: JobSchema, '4xx': ProblemSchema },
+      querystring: StatusQuerySchema,
+      response: { 200: documented(JobSchema, 'The job, terminal or as it was when the wait ended'), '4xx': ProblemSchema },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const job = device.get(request.params.id);
     if (job === undefined) throw new ServiceError('WASM64_JOB_NOT_FOUND', `no job has the id "${request.params.id}"`);
+    const { wait } = request.query;
+    return toJobView(wait === undefined ? job : await waitForJob(job, Number(wait), reply));
+  });
+
+  /**
+   * POST /cancel/:id — a queued or running job ends `cancelled` (error code WASM64_CANCELLED); a running one's
+   * thread is terminated and replaced. Produces the cancelled job. 409 WASM64_JOB_FINISHED if it had already ended.
+   */
+  app.post('/cancel/:id', {
+    schema: {
+      summary: 'Cancel a queued or running job',
+      params: JobParamsSchema,
+      response: { 200: documented(JobSchema, 'The job, now cancelled'), '4xx': ProblemSchema },
+    },
+  }, async (request) => {
+    const job = device.cancel(request.params.id);
+    request.log.info({ job: job.id }, 'job cancelled');
     return toJobView(job);
+  });
+
+  /**
+   * GET /jobs — produces stored jobs newest first, `limit` per page, optionally only those with `status`;
+   * `next_cursor` fetches the next page. Changes nothing (expired jobs are dropped on the way).
+   */
+  app.get('/jobs', {
+    schema: {
+      summary: 'List jobs, newest first',
+      querystring: ListQuerySchema,
+      response: { 200: documented(JobListSchema, 'A page of jobs'), '4xx': ProblemSchema },
+    },
+  }, async (request) => {
+    const { status, limit, cursor } = request.query;
+    const pageSize = limit === undefined ? DEFAULT_LIST_LIMIT : Number(limit);
+    if (pageSize < 1 || pageSize > MAX_LIST_LIMIT) {
+      throw new ServiceError('WASM64_BAD_REQUEST', `limit must be from 1 to ${MAX_LIST_LIMIT}, got ${pageSize}`);
+    }
+    const page = device.list({
+      limit: pageSize,
+      ...(status === undefined ? {} : { status }),
+      ...(cursor === undefined ? {} : { beforeSeq: decodeCursor(cursor) }),
+    });
+    return { jobs: page.jobs.map(toJobView), next_cursor: page.nextSeq === undefined ? null : encodeCursor(page.nextSeq) };
   });
 };

@@ -16,6 +16,12 @@ export const RunRequestSchema = Type.Object(
     ),
     function: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'The exported function to call' })),
     parameters: Type.Optional(Type.Array(Value, { maxItems: MAX_PARAMETERS, description: 'Its parameters, typed by its signature' })),
+    timeout_ms: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'End the job `failed` with WASM64_TIMEOUT once it has run this long (default JOB_TIMEOUT_MS, at most JOB_TIMEOUT_MAX_MS)',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Either `code`, or `function` with `parameters`' },
 );
@@ -23,10 +29,17 @@ export type RunRequest = Static<typeof RunRequestSchema>;
 
 export const JobStatusSchema = Type.Union(
   [Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('failed'), Type.Literal('cancelled')],
+  { description: 'queued → running → completed | failed | cancelled (a queued job may be cancelled before it runs)' },
 );
 
 export const JobErrorSchema = Type.Object(
-  { code: Type.String({ description: 'Stable error code, e.g. WASM64_TRAP' }), message: Type.String() },
+  {
+    code: Type.String({
+      description: 'Stable error code: WASM64_TRAP, WASM64_TIMEOUT, WASM64_CANCELLED, WASM64_SHUTDOWN, WASM64_WORKER_FAILED, WASM64_INTERNAL',
+    }),
+    message: Type.String({ maxLength: 1024 }),
+  },
+  { description: 'Why the job failed or was cancelled' },
 );
 
 export const JobSchema = Type.Object(
@@ -36,12 +49,13 @@ export const JobSchema = Type.Object(
     module_id: Type.String({ description: 'sha256:<hex> of the module the job runs' }),
     function: Type.String(),
     parameters: Type.Array(Type.Union([Type.Number(), Type.String()])),
+    timeout_ms: Type.Integer({ description: 'The timeout the job runs under' }),
     result: Type.Optional(Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'The first result' })),
     results: Type.Optional(Type.Array(Type.Union([Type.Number(), Type.String()]), { description: 'Every result' })),
     error: Type.Optional(JobErrorSchema),
-    created_at: Type.String({ format: 'date-time' }),
-    started_at: Type.Optional(Type.String({ format: 'date-time' })),
-    finished_at: Type.Optional(Type.String({ format: 'date-time' })),
+    created_at: Type.String({ format: 'date-time', description: 'When the job was accepted (queued)' }),
+    started_at: Type.Optional(Type.String({ format: 'date-time', description: 'When it got a thread (running)' })),
+    finished_at: Type.Optional(Type.String({ format: 'date-time', description: 'When it became completed, failed or cancelled' })),
     duration_ms: Type.Optional(Type.Number({ description: 'Time spent executing wasm, in milliseconds' })),
   },
 );
@@ -57,3 +71,38 @@ export const RunAcceptedSchema = Type.Object(
 export type RunAccepted = Static<typeof RunAcceptedSchema>;
 
 export const JobParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+
+// Query strings are not coerced (TypeBox checks values as they are): numbers arrive as strings with a pattern.
+export const StatusQuerySchema = Type.Object(
+  {
+    wait: Type.Optional(
+      Type.String({
+        pattern: '^[0-9]{1,6}(\\.[0-9]{1,3})?$',
+        description: 'Seconds (e.g. 30 or 0.5): hold the request until the job is terminal or this long has passed (capped at WAIT_MAX_SECONDS)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RunHeadersSchema = Type.Object({
+  prefer: Type.Optional(Type.String({ maxLength: 1024, description: 'RFC 7240; `wait=<seconds>` answers 200 with the finished job if it ends in time' })),
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$', description: 'Repeating a request with the same key and body returns the same job' }),
+  ),
+});
+
+export const ListQuerySchema = Type.Object(
+  {
+    status: Type.Optional(JobStatusSchema),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'Jobs per page, 1 to 1000 (default 50)' })),
+    cursor: Type.Optional(Type.String({ maxLength: 64, description: 'next_cursor of the previous page' })),
+  },
+  { additionalProperties: false },
+);
+
+export const JobListSchema = Type.Object({
+  jobs: Type.Array(JobSchema, { description: 'Newest first' }),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page' }),
+});
+export type JobList = Static<typeof JobListSchema>;

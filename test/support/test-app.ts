@@ -7,6 +7,7 @@ import type { Config } from '../../src/config.js';
 import { Wasm64Device } from '../../src/device/device.js';
 import { MemoryJobStore } from '../../src/device/job-store.js';
 import { loadDefaultModule } from '../../src/device/module-store.js';
+import type { StoredModule } from '../../src/device/module-store.js';
 import { enableMemory64 } from '../../src/wasm/features.js';
 import { createWorkerPool } from '../../src/worker/pool.js';
 
@@ -17,18 +18,31 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function buildTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  /** The module jobs run (default: the device's own default module). */
+  module?: StoredModule;
+  /** The device's and store's clock. */
+  now?: () => number;
+}
+
+export async function buildTestApp(overrides: Partial<Config> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   enableMemory64();
   const config = loadConfig({}, { poolThreads: 2, logLevel: 'silent', ...overrides });
   const logger = pino({ level: config.logLevel });
   const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 });
-  const store = new MemoryJobStore();
+  const now = options.now ?? Date.now;
+  const store = new MemoryJobStore({ ttlMs: config.jobTtlMs, maxJobs: config.jobStoreMax, now });
   const device = new Wasm64Device({
     pool,
     store,
-    defaultModule: await loadDefaultModule(),
+    defaultModule: options.module ?? (await loadDefaultModule()),
     logger,
     maxQueue: config.poolMaxQueue,
+    defaultTimeoutMs: config.jobTimeoutMs,
+    maxTimeoutMs: config.jobTimeoutMaxMs,
+    maxWaiters: config.waitMaxClients,
+    sweepIntervalMs: 10,
+    now,
   });
   const app = await buildApp({ config, device, logger });
   return {
