@@ -1,7 +1,7 @@
 // `run --local`: the same device, pool and module code the service uses, in this process, for one job.
 import { pino } from 'pino';
+import { loadConfig } from '../config.js';
 import { Wasm64Device } from '../device/device.js';
-import { isTerminal } from '../device/job.js';
 import { MemoryJobStore } from '../device/job-store.js';
 import { loadDefaultModule } from '../device/module-store.js';
 import { toJobView } from '../routes/jobs.js';
@@ -20,19 +20,22 @@ export interface LocalRunOptions {
  */
 export async function runLocally(request: RunRequest, { onAccepted }: LocalRunOptions = {}): Promise<JobView> {
   enableMemory64();
+  // The service's defaults (timeouts, TTL), not the environment: a local run is configured by its flags.
+  const defaults = loadConfig({});
   const device = new Wasm64Device({
     pool: createWorkerPool({ threads: 1, maxQueue: 1 }),
-    store: new MemoryJobStore(),
+    store: new MemoryJobStore({ ttlMs: defaults.jobTtlMs, maxJobs: 1 }),
     defaultModule: await loadDefaultModule(),
     logger: pino({ level: 'silent' }),
     maxQueue: 1,
+    defaultTimeoutMs: defaults.jobTimeoutMs,
+    maxTimeoutMs: defaults.jobTimeoutMaxMs,
   });
   try {
-    const job = device.submit(request);
+    const { job } = device.submit(request);
     onAccepted?.(toJobView(job));
-    // The device records the outcome on the job object itself; a short poll is all one job needs.
-    while (!isTerminal(job)) await new Promise((resolve) => setTimeout(resolve, 5));
-    return toJobView(job);
+    // Settling releases the wait at once; the limit is only the longest a job may run.
+    return toJobView(await device.waitFor(job, defaults.jobTimeoutMaxMs + 1000));
   } finally {
     await device.close();
   }

@@ -4,7 +4,7 @@ import { formatJob, statusCommand } from '../../src/cli/output.js';
 import { startSpinner } from '../../src/cli/spinner.js';
 import type { JobView } from '../../src/schemas/job.js';
 
-const base: JobView = { id: 'j1', status: 'queued', module_id: 'sha256:00', function: 'add', parameters: [2, 3], created_at: '2026-01-01T00:00:00.000Z' };
+const base: JobView = { id: 'j1', status: 'queued', module_id: 'sha256:00', function: 'add', parameters: [2, 3], timeout_ms: 30000, created_at: '2026-01-01T00:00:00.000Z' };
 
 describe('formatJob', () => {
   it('prints the status and every result, as the original mock printed {completed, 5}', () => {
