@@ -50,8 +50,10 @@ describe('job-dispatcher wasm64@1.0 run --local', () => {
   });
 
   it('works through npx, as the package bin', async () => {
+    // An outer `npx -p node@24` leaves npm_config_package set, which would make this npx fetch that package too.
+    const { npm_config_package: _outer, ...inherited } = process.env;
     const { stdout } = await promisify(execFile)('npx', ['--no', 'job-dispatcher', 'wasm64@1.0', 'run', '--local', '--code', 'mul(6,7)'], {
-      env: { ...process.env, ...env },
+      env: { ...inherited, ...env },
     });
     expect(stdout).toBe('completed 42\n');
   });
