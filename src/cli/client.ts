@@ -1,10 +1,12 @@
 // The service's HTTP API as the CLI uses it: one method per route, failures as typed errors.
 import type { Problem } from '../errors.js';
-import type { JobView, RunAccepted, RunRequest } from '../schemas/job.js';
+import type { JobList, JobView, RunAccepted, RunRequest } from '../schemas/job.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 const DEVICE = '/~wasm64@1.0';
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+/** How long one status request asks the server to hold it; short enough that a spinner's status stays fresh. */
+const LONG_POLL_SECONDS = 5;
 
 export function isTerminal(job: JobView): boolean {
   return TERMINAL.has(job.status);
@@ -31,7 +33,26 @@ export class ProblemError extends Error {
 
 interface RequestOptions {
   body?: unknown;
+  headers?: Record<string, string>;
+  query?: Record<string, string | undefined>;
   signal?: AbortSignal;
+}
+
+export interface RunOptions {
+  /** Sent as Idempotency-Key: repeating the same request with it returns the same job. */
+  idempotencyKey?: string;
+}
+
+export interface StatusOptions {
+  /** Seconds the server may hold the request until the job is terminal (`?wait=`). */
+  waitSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface ListOptions {
+  status?: string;
+  limit?: number;
+  cursor?: string;
 }
 
 export interface WaitOptions {
@@ -66,31 +87,53 @@ export class DispatcherClient {
   }
 
   /** POST /run: submits a job; the answer carries its id. */
-  run(request: RunRequest): Promise<RunAccepted> {
-    return this.#request<RunAccepted>('POST', '/run', { body: request });
+  run(request: RunRequest, { idempotencyKey }: RunOptions = {}): Promise<RunAccepted> {
+    return this.#request<RunAccepted>('POST', '/run', {
+      body: request,
+      ...(idempotencyKey === undefined ? {} : { headers: { 'idempotency-key': idempotencyKey } }),
+    });
   }
 
-  /** GET /status/:id: the job as it is now. */
-  status(id: string, signal?: AbortSignal): Promise<JobView> {
-    return this.#request<JobView>('GET', `/status/${encodeURIComponent(id)}`, signal ? { signal } : {});
+  /** GET /status/:id: the job as it is now, or, with `waitSeconds`, once it ends or that time has passed. */
+  status(id: string, { waitSeconds, signal }: StatusOptions = {}): Promise<JobView> {
+    return this.#request<JobView>('GET', `/status/${encodeURIComponent(id)}`, {
+      query: { wait: waitSeconds === undefined ? undefined : String(waitSeconds) },
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /** POST /cancel/:id: the job, now cancelled. */
+  cancel(id: string): Promise<JobView> {
+    return this.#request<JobView>('POST', `/cancel/${encodeURIComponent(id)}`, {});
+  }
+
+  /** GET /jobs: a page of jobs, newest first, with the cursor of the next page. */
+  list({ status, limit, cursor }: ListOptions = {}): Promise<JobList> {
+    return this.#request<JobList>('GET', '/jobs', { query: { status, limit: limit === undefined ? undefined : String(limit), cursor } });
   }
 
   /**
-   * Resolves with the job once it is terminal. Polls with a backoff from 25 ms to 1 s, which keeps a
-   * quick job quick and a long one cheap; rejects with the signal's reason when it aborts.
+   * Resolves with the job once it is terminal, by long-polling its status. A server that answers at
+   * once instead (its waiting-client cap reached, or WAIT_MAX_SECONDS=0) gets a backoff from 25 ms
+   * to 1 s rather than a busy loop. Rejects with the signal's reason when it aborts.
    */
   async waitFor(id: string, { signal, onUpdate }: WaitOptions = {}): Promise<JobView> {
-    for (let delay = 25; ; delay = Math.min(delay * 2, 1000)) {
-      const job = await this.status(id, signal);
+    for (let delay = 25; ; ) {
+      const asked = Date.now();
+      const job = await this.status(id, { waitSeconds: LONG_POLL_SECONDS, ...(signal ? { signal } : {}) });
       if (isTerminal(job)) return job;
       onUpdate?.(job);
-      await sleep(delay, signal);
+      if (Date.now() - asked < (LONG_POLL_SECONDS * 1000) / 2) {
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, 1000);
+      }
     }
   }
 
-  async #request<T>(method: string, path: string, { body, signal }: RequestOptions): Promise<T> {
-    const url = `${this.server}${DEVICE}${path}`;
-    const init: RequestInit = { method, headers: { accept: 'application/json, application/problem+json' } };
+  async #request<T>(method: string, path: string, { body, headers = {}, query = {}, signal }: RequestOptions): Promise<T> {
+    const search = new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined));
+    const url = `${this.server}${DEVICE}${path}${search.size > 0 ? `?${search.toString()}` : ''}`;
+    const init: RequestInit = { method, headers: { accept: 'application/json, application/problem+json', ...headers } };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { ...init.headers, 'content-type': 'application/json' };

@@ -7,7 +7,7 @@ import type { JobView, RunRequest } from '../schemas/job.js';
 import { DEFAULT_SERVER, DispatcherClient, ProblemError, ServerUnreachableError } from './client.js';
 import { CliError, EXIT, exitCodeForStatus } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
-import { formatJob, formatJson, statusCommand, unreachableMessage } from './output.js';
+import { formatJob, formatJobList, formatJson, statusCommand, unreachableMessage } from './output.js';
 import { startSpinner } from './spinner.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -20,6 +20,8 @@ interface RunOptions {
   code?: string;
   function?: string;
   param?: string[];
+  timeout?: number;
+  idempotencyKey?: string;
   wait?: true;
   json?: true;
   local?: true;
@@ -39,6 +41,20 @@ function parseServer(value: string): string {
 function parsePort(value: string): string {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('Give a port from 0 to 65535 (0 picks a free one).');
   return value;
+}
+
+/** `500ms`, `5s`, `2m` to milliseconds; a bare number is refused, since seconds and milliseconds both look plausible. */
+function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value.trim());
+  if (match?.[1] === undefined) throw new InvalidArgumentError('Give a duration with its unit: 500ms, 5s or 2m.');
+  const ms = Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm']);
+  if (ms < 1) throw new InvalidArgumentError('The duration must be at least 1ms.');
+  return ms;
+}
+
+function parseLimit(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('Give a positive whole number.');
+  return Number(value);
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -84,11 +100,18 @@ async function awaitJob(client: DispatcherClient, id: string): Promise<JobView> 
   }
 }
 
-function runRequest(command: Command, options: RunOptions): RunRequest {
+/** What to call: `--code`, or `--function` with its `--param`s. */
+function callOf(command: Command, options: RunOptions): RunRequest {
   if (options.code !== undefined) return { code: options.code };
   if (options.function !== undefined) return { function: options.function, parameters: (options.param ?? []).map(toParameter) };
   if (options.param !== undefined) command.error('job-dispatcher: --param needs --function NAME', { exitCode: EXIT.usage });
   return command.error('job-dispatcher: say what to run: --code "add(2,3)", or --function add --param 2 --param 3', { exitCode: EXIT.usage });
+}
+
+function runRequest(command: Command, options: RunOptions): RunRequest {
+  const request = callOf(command, options);
+  if (options.timeout !== undefined) request.timeout_ms = options.timeout;
+  return request;
 }
 
 async function run(this: Command, options: RunOptions): Promise<void> {
@@ -104,7 +127,7 @@ async function run(this: Command, options: RunOptions): Promise<void> {
     return;
   }
   const client = clientOf(this);
-  const accepted = await client.run(request);
+  const accepted = await client.run(request, options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey });
   if (options.wait !== true) {
     process.stdout.write(`${options.json === true ? formatJson(accepted) : accepted.id}\n`);
     return;
@@ -118,6 +141,22 @@ async function status(this: Command, id: string, options: { json?: true }): Prom
 
 async function wait(this: Command, id: string, options: { json?: true }): Promise<void> {
   printJob(await awaitJob(clientOf(this), id), options.json);
+}
+
+async function cancel(this: Command, id: string, options: { json?: true }): Promise<void> {
+  const job = await clientOf(this).cancel(id);
+  process.stdout.write(`${options.json === true ? formatJson(job) : formatJob(job)}\n`);
+}
+
+async function list(this: Command, options: { status?: string; limit?: number; cursor?: string; json?: true }): Promise<void> {
+  const page = await clientOf(this).list(options);
+  if (options.json === true) {
+    process.stdout.write(`${formatJson(page)}\n`);
+    return;
+  }
+  process.stdout.write(formatJobList(page.jobs));
+  // On stderr, so that stdout stays one line per job for scripts.
+  if (page.next_cursor !== null) process.stderr.write(`more: job-dispatcher wasm64@1.0 list --cursor ${page.next_cursor}\n`);
 }
 
 async function serve(options: { host?: string; port?: string }): Promise<void> {
@@ -162,6 +201,8 @@ Examples:
     .addOption(new Option('-c, --code <expression>', 'the call, e.g. "add(2,3)"').conflicts(['function', 'param']))
     .option('-f, --function <name>', 'the exported function to call (with --param)')
     .option('-p, --param <value>', 'a parameter of --function (repeat it: --param 2 --param 3)', collect)
+    .option('-t, --timeout <duration>', 'stop the job after this long: 500ms, 5s, 2m (the server caps it)', parseDuration)
+    .option('--idempotency-key <key>', 'repeating a run with the same key and call returns the same job, not a new one')
     .option('-w, --wait', 'wait for the job and print its result')
     .option('--json', "print the API's JSON instead of a short line")
     .addOption(new Option('--local', 'run the job in this process on its own small pool: no server needed').implies({ wait: true }))
@@ -169,6 +210,15 @@ Examples:
 
   device.command('status').description("print a job's state: `completed 5`, `failed WASM64_TRAP: ...`").argument('<id>', 'the job id').option('--json', "print the API's JSON").action(status);
   device.command('wait').description('wait until a job ends, then print it like status').argument('<id>', 'the job id').option('--json', "print the API's JSON").action(wait);
+  device.command('cancel').description('cancel a queued or running job; prints it: `cancelled WASM64_CANCELLED: ...`').argument('<id>', 'the job id').option('--json', "print the API's JSON").action(cancel);
+  device
+    .command('list')
+    .description('list jobs, newest first: id, created, call, state')
+    .addOption(new Option('--status <status>', 'only jobs in this state').choices(['queued', 'running', 'completed', 'failed', 'cancelled']))
+    .option('-n, --limit <count>', 'jobs per page (the service allows 1 to 1000; default 50)', parseLimit)
+    .option('--cursor <cursor>', 'the page after this one (printed on stderr after a full page)')
+    .option('--json', "print the API's JSON page")
+    .action(list);
 
   program
     .command('serve')

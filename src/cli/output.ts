@@ -9,6 +9,17 @@ export function formatJob(job: JobView): string {
   return parts.join(' ');
 }
 
+/** The call as the job records it: `add(2,3)`. */
+export function formatCall(job: JobView): string {
+  return `${job.function}(${job.parameters.join(',')})`;
+}
+
+/** One line per job, newest first as the service lists them: id, creation time, call, and the job line. */
+export function formatJobList(jobs: JobView[]): string {
+  const width = Math.max(0, ...jobs.map((job) => formatCall(job).length));
+  return jobs.map((job) => `${job.id}  ${job.created_at}  ${formatCall(job).padEnd(width)}  ${formatJob(job)}\n`).join('');
+}
+
 /** The command that reads a job again, with the server named when it is not the default one. */
 export function statusCommand(id: string, server: string, defaultServer: string): string {
   const where = server === defaultServer ? '' : ` --server ${server}`;

@@ -9,6 +9,7 @@ import { startServer } from '../support/server-process.js';
 import type { ServerProcess } from '../support/server-process.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const UUID_LINE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$/;
 
 let server: ServerProcess;
 let env: Record<string, string>;
@@ -93,6 +94,67 @@ describe('job-dispatcher wasm64@1.0 run', () => {
   });
 });
 
+describe('job-dispatcher wasm64@1.0 wait, cancel and list', () => {
+  it('wait long-polls: one status request per 5 s the job runs, not a poll loop', async () => {
+    const id = (await cli('wasm64@1.0', 'run', '--code', 'fib_rec(27)')).stdout.trim();
+    expect(await cli('wasm64@1.0', 'wait', id)).toMatchObject({ code: 0, stdout: 'completed 196418\n' });
+    const job = JSON.parse((await cli('wasm64@1.0', 'status', id, '--json')).stdout) as { created_at: string; finished_at: string };
+    const statusRequests = server.logs.filter((l) => l.msg === 'request completed' && String(l.url).startsWith(`/~wasm64@1.0/status/${id}?wait=`));
+    const waited = Date.parse(job.finished_at) - Date.parse(job.created_at);
+    expect(statusRequests.length).toBeGreaterThanOrEqual(1);
+    expect(statusRequests.length).toBeLessThanOrEqual(Math.ceil(waited / 5000) + 1);
+  });
+
+  it('cancel ends a running job, prints it and exits 0; cancelling it again is WASM64_JOB_FINISHED, exit 2', async () => {
+    const id = (await cli('wasm64@1.0', 'run', '--code', 'fib_rec(60)')).stdout.trim();
+    const cancelled = await cli('wasm64@1.0', 'cancel', id);
+    expect(cancelled).toMatchObject({ code: 0, stderr: '' });
+    expect(cancelled.stdout).toMatch(/^cancelled WASM64_CANCELLED: \S/);
+    expect((await cli('wasm64@1.0', 'status', id)).code).toBe(1);
+    const again = await cli('wasm64@1.0', 'cancel', id, '--json');
+    expect(again).toMatchObject({ code: 2, stdout: '' });
+    expect(again.stderr).toMatch(/^job-dispatcher: WASM64_JOB_FINISHED: /);
+  });
+
+  it('--timeout stops a job that runs too long: failed WASM64_TIMEOUT, exit 1', async () => {
+    const result = await cli('wasm64@1.0', 'run', '--code', 'fib_rec(60)', '--timeout', '200ms', '--wait', '--json');
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'failed', timeout_ms: 200, error: { code: 'WASM64_TIMEOUT' } });
+    const refused = await cli('wasm64@1.0', 'run', '--code', 'add(1,1)', '--timeout', '1000m');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^job-dispatcher: WASM64_TIMEOUT_TOO_LONG: /);
+  });
+
+  it('--idempotency-key returns the same job for the same call, and refuses another call', async () => {
+    const key = `key-${Date.now()}`;
+    const first = await cli('wasm64@1.0', 'run', '--code', 'add(4,4)', '--idempotency-key', key);
+    const second = await cli('wasm64@1.0', 'run', '--code', 'add(4,4)', '--idempotency-key', key);
+    expect(first.stdout).toMatch(UUID_LINE);
+    expect(second.stdout).toBe(first.stdout);
+    const other = await cli('wasm64@1.0', 'run', '--code', 'add(4,5)', '--idempotency-key', key);
+    expect(other).toMatchObject({ code: 2, stdout: '' });
+    expect(other.stderr).toMatch(/^job-dispatcher: WASM64_IDEMPOTENCY_MISMATCH: /);
+  });
+
+  it('list prints one line per job, newest first, filters by status, pages with a cursor on stderr', async () => {
+    const ids: string[] = [];
+    for (const code of ['sub(9,1)', 'sub(9,2)', 'sub(9,3)']) ids.push((await cli('wasm64@1.0', 'run', '--code', code, '--wait', '--json')).stdout);
+    const [a, b, c] = ids.map((line) => (JSON.parse(line) as { id: string }).id);
+    const page = await cli('wasm64@1.0', 'list', '--status', 'completed', '--limit', '2');
+    expect(page.code).toBe(0);
+    const lines = page.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^${c}  \\S+Z  sub\\(9,3\\)  completed 6$`));
+    expect(lines[1]).toMatch(new RegExp(`^${b}  \\S+Z  sub\\(9,2\\)  completed 7$`));
+    const cursor = /^more: job-dispatcher wasm64@1.0 list --cursor (\S+)\n$/.exec(page.stderr)?.[1];
+    expect(cursor).toBeDefined();
+    const next = await cli('wasm64@1.0', 'list', '--status', 'completed', '--limit', '1', '--cursor', cursor!, '--json');
+    expect(JSON.parse(next.stdout)).toMatchObject({ jobs: [{ id: a, status: 'completed', result: 8 }] });
+    const failedOnly = JSON.parse((await cli('wasm64@1.0', 'list', '--status', 'failed', '--json')).stdout) as { jobs: { status: string }[] };
+    expect(failedOnly.jobs.every((job) => job.status === 'failed')).toBe(true);
+  });
+});
+
 describe('usage errors exit 2 with the message on stderr', () => {
   it.each([
     ['no call', ['wasm64@1.0', 'run'], /say what to run/],
@@ -104,6 +166,9 @@ describe('usage errors exit 2 with the message on stderr', () => {
     ['a missing id', ['wasm64@1.0', 'status'], /missing required argument 'id'/],
     ['a server that is not a URL', ['--server', 'nowhere', 'wasm64@1.0', 'status', 'x'], /--server <url>' argument 'nowhere' is invalid/],
     ['a server that is not http', ['wasm64@1.0', 'status', 'x', '--server', 'ftp://127.0.0.1/'], /must start with http/],
+    ['a timeout without a unit', ['wasm64@1.0', 'run', '--code', 'add(1,2)', '--timeout', '5'], /--timeout <duration>' argument '5' is invalid/],
+    ['an unknown status to list', ['wasm64@1.0', 'list', '--status', 'done'], /Allowed choices are queued, running/],
+    ['a list limit of 0', ['wasm64@1.0', 'list', '--limit', '0'], /--limit <count>' argument '0' is invalid/],
   ])('%s', async (_name, args, message) => {
     const result = await cli(...args);
     expect(result.code).toBe(2);
@@ -132,6 +197,8 @@ describe('--help and --version', () => {
     [['wasm64@1.0', 'run']],
     [['wasm64@1.0', 'status']],
     [['wasm64@1.0', 'wait']],
+    [['wasm64@1.0', 'cancel']],
+    [['wasm64@1.0', 'list']],
     [['serve']],
   ])('%j --help prints usage on stdout and exits 0', async (args) => {
     const result = await cli(...args, '--help');

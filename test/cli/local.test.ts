@@ -37,6 +37,12 @@ describe('job-dispatcher wasm64@1.0 run --local', () => {
     expect(result.stdout).toMatch(/^failed WASM64_TRAP: \S/);
   });
 
+  it('stops a job at --timeout: failed WASM64_TIMEOUT, exit 1', async () => {
+    const result = await local('--code', 'fib_rec(60)', '--timeout', '200ms', '--json');
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'failed', timeout_ms: 200, error: { code: 'WASM64_TIMEOUT' } });
+  });
+
   it('exits 2 with the service error code for an invalid call', async () => {
     for (const [args, code] of [
       [['--code', 'add(2'], 'WASM64_CALL_SYNTAX'],
