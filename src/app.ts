@@ -1,6 +1,10 @@
 // Builds the Fastify application from its parts; starting and stopping it is server.ts's job.
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -8,12 +12,18 @@ import type { Config } from './config.js';
 import { ServiceError, toProblem } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import type { Wasm64Device } from './device/device.js';
+import type { Metrics } from './metrics.js';
+import { bearerAuth } from './plugins/auth.js';
+import { healthRoutes } from './routes/health.js';
 import { jobRoutes, PREFIX } from './routes/jobs.js';
+import { metricsRoutes } from './routes/metrics.js';
 
 export interface AppDependencies {
   config: Config;
   device: Wasm64Device;
   logger: FastifyBaseLogger;
+  /** Its registry is what GET /metrics serves: one per app, so that tests can build apps side by side. */
+  metrics: Metrics;
 }
 
 const OPENAPI_INFO = {
@@ -23,7 +33,22 @@ const OPENAPI_INFO = {
     version: '0.1.0',
     description: 'An AO-style ~wasm64@1.0 device: submit WebAssembly (wasm64 and wasm32) jobs over HTTP and read their results.',
   },
+  components: {
+    securitySchemes: {
+      bearer: { type: 'http' as const, scheme: 'bearer', description: 'One of API_TOKENS; needed only when the service runs with API_TOKENS set' },
+    },
+  },
+  security: [{ bearer: [] }],
 };
+
+// Printable ASCII without spaces, as request ids from proxies and tracers are; anything else gets a fresh id.
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** Honours the caller's (or the load balancer's) x-request-id when it is sane, else makes a UUID. */
+function requestId(req: { headers: IncomingHttpHeaders }): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
 
 /** Maps Fastify's own errors (parsing, validation, limits) to our codes. */
 function codeOf(err: FastifyError, request: FastifyRequest): ErrorCode {
@@ -42,12 +67,23 @@ function codeOf(err: FastifyError, request: FastifyRequest): ErrorCode {
   }
 }
 
+/** A hop count means: the client is the address that many proxies back (what proxy-addr does with a number). */
+function trustProxy(setting: boolean | number): boolean | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
+}
+
 /** One log line per request, when it completes: method, url, status and time, under the request id. */
 class RequestLogController extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const line = { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 };
+    const line = {
+      method: request.method,
+      url: request.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+      ...(request.client ? { client: request.client } : {}),
+    };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
     else reply.log.info(line, 'request completed');
   }
@@ -58,19 +94,32 @@ function rewriteDevicePath(url: string): string {
   return url.startsWith('/%7') ? url.replace(/^\/%7[Ee]wasm64(?:@|%40)1\.0/, PREFIX) : url;
 }
 
-export async function buildApp({ config, device, logger }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({ config, device, logger, metrics }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.bodyLimit,
     logController: new RequestLogController(),
     rewriteUrl: (req) => rewriteDevicePath(req.url ?? '/'),
-    requestIdHeader: 'x-request-id',
+    // genReqId reads x-request-id itself, to refuse ids that are huge or would garble a log line.
+    requestIdHeader: false,
+    genReqId: requestId,
+    trustProxy: trustProxy(config.trustProxy),
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // TypeBox checks bodies as they are (no coercion, unknown properties rejected, not stripped).
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // JSON only (wasm bytes get their own parser where a route takes them): text is a 415, not a string body.
   app.removeContentTypeParser('text/plain');
+  app.decorateRequest('client', '');
+
+  // Every answer, errors included, carries the id its log lines are under.
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+  if (config.apiTokens.length > 0) app.addHook('onRequest', bearerAuth(config.apiTokens));
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let code: ErrorCode;
@@ -88,7 +137,6 @@ export async function buildApp({ config, device, logger }: AppDependencies): Pro
       request.log.error({ err }, 'request failed');
       problem.detail = 'internal error; the request id is in the x-request-id header';
     }
-    void reply.header('x-request-id', request.id);
     return reply.code(problem.status).type('application/problem+json').send(problem);
   });
 
@@ -97,7 +145,27 @@ export async function buildApp({ config, device, logger }: AppDependencies): Pro
     return reply.code(404).type('application/problem+json').send(problem);
   });
 
+  // A JSON API serves no documents: forbid every kind of embedding, framing, sniffing and referrer leak.
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    frameguard: { action: 'deny' },
+  });
+  // Per client: its token when the service has API_TOKENS, else its address. Routes after this are limited
+  // unless they opt out (health and metrics); the hook runs after authentication, which needs no token budget.
+  if (config.rateLimitMax > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rateLimitMax,
+      timeWindow: config.rateLimitWindowMs,
+      keyGenerator: (request) => request.client || request.ip,
+      errorResponseBuilder: (_request, context) =>
+        new ServiceError('WASM64_RATE_LIMITED', `this client made more than ${context.max} requests in ${config.rateLimitWindowMs} ms; retry in ${context.after}`),
+    });
+  }
   await app.register(swagger, { openapi: OPENAPI_INFO });
+  await app.register(healthRoutes, { device, maxQueue: config.poolMaxQueue });
+  await app.register(metricsRoutes, { registry: metrics.registry });
   await app.register(jobRoutes, { prefix: PREFIX, device, waitMaxSeconds: config.waitMaxSeconds });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   return app;

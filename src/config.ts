@@ -23,6 +23,15 @@ export interface Config {
   waitMaxSeconds: number;
   /** Requests that may wait for jobs at once; beyond it waits answer at once. */
   waitMaxClients: number;
+  /** Bearer tokens that may call the API; empty: no authentication. */
+  apiTokens: string[];
+  /** Requests one client may make per window; 0: no rate limit. */
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  /** Whether (or across how many proxy hops) X-Forwarded-For names the client. */
+  trustProxy: boolean | number;
+  /** How long running jobs may finish after SIGTERM/SIGINT before they are cancelled. */
+  shutdownGraceMs: number;
 }
 
 /** Thrown for an invalid environment variable; the message names it. */
@@ -55,6 +64,29 @@ function oneOf<T extends string>(values: readonly T[]): (raw: string, name: stri
     if (!values.includes(value)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
     return value;
   };
+}
+
+/** `true` (trust every proxy), `false`, or how many proxy hops to trust: what Fastify's trustProxy takes. */
+function trustProxy(raw: string, name: string): boolean | number {
+  const value = raw.trim().toLowerCase();
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  if (/^\d+$/.test(value) && Number(value) <= 100) return Number(value) === 0 ? false : Number(value);
+  throw new ConfigError(`${name} must be true, false or a number of proxy hops (0 to 100), got ${JSON.stringify(raw)}`);
+}
+
+// RFC 6750 token68 characters; 16 or more of them, so that a token cannot be guessed in a few tries.
+const TOKEN = /^[A-Za-z0-9\-._~+/]{16,}=*$/;
+
+/** A comma-separated list of tokens; the message never repeats a token, since it may reach a log. */
+function tokens(raw: string, name: string): string[] {
+  const list = raw.split(',').map((t) => t.trim());
+  list.forEach((token, i) => {
+    if (!TOKEN.test(token)) {
+      throw new ConfigError(`${name} must be a comma-separated list of tokens of 16 or more characters (A-Z a-z 0-9 - . _ ~ + /); entry ${i + 1} is not`);
+    }
+  });
+  return list;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -117,6 +149,37 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
     description: 'Requests that may wait for jobs at once',
     default: () => 10_000,
     parse: integer(0, 1_000_000),
+  },
+  apiTokens: {
+    env: 'API_TOKENS',
+    description: 'Comma-separated bearer tokens; when set, every route but health and metrics needs one',
+    default: () => [],
+    parse: tokens,
+  },
+  rateLimitMax: {
+    env: 'RATE_LIMIT_MAX',
+    description: 'Requests one client may make per window (0: no limit)',
+    default: () => 0,
+    parse: integer(0, 1_000_000_000),
+  },
+  rateLimitWindowMs: {
+    env: 'RATE_LIMIT_WINDOW_MS',
+    description: 'The rate limit window in milliseconds',
+    default: () => 60_000,
+    parse: integer(1, 86_400_000),
+  },
+  trustProxy: {
+    env: 'TRUST_PROXY',
+    description: 'Trust X-Forwarded-For for the client address: true, false, or a hop count',
+    default: () => false,
+    parse: trustProxy,
+  },
+  shutdownGraceMs: {
+    env: 'SHUTDOWN_GRACE_MS',
+    description: 'How long running jobs may finish after SIGTERM/SIGINT before they are cancelled',
+    // Inside `docker stop`'s default 10 s, with room to cancel the rest and close.
+    default: () => 8_000,
+    parse: integer(0, 3_600_000),
   },
 };
 

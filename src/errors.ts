@@ -18,8 +18,11 @@ export const ERRORS = {
   WASM64_JOB_FINISHED: { status: 409, title: 'The job has already finished; only queued or running jobs can be cancelled' },
   WASM64_IDEMPOTENCY_MISMATCH: { status: 422, title: 'This Idempotency-Key was used with a different request; use a new key' },
   WASM64_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this method and path' },
+  WASM64_UNAUTHORIZED: { status: 401, title: 'Send a valid API token as Authorization: Bearer <token>' },
+  WASM64_RATE_LIMITED: { status: 429, title: 'Too many requests from this client; retry after the time in Retry-After' },
   WASM64_QUEUE_FULL: { status: 429, title: 'The job queue is full; retry after the time in Retry-After' },
   WASM64_SHUTTING_DOWN: { status: 503, title: 'The service is shutting down and accepts no new jobs' },
+  WASM64_NOT_READY: { status: 503, title: 'The service is not ready for jobs; send them to another instance or retry' },
   WASM64_INTERNAL: { status: 500, title: 'Internal error' },
   // Codes a job ends with (its `error.code`); the job itself is answered with 200.
   WASM64_TRAP: { status: 500, title: 'The module trapped' },

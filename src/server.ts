@@ -1,11 +1,13 @@
-// Entry point: load the config, build the device and the app, listen, and stop cleanly on a signal.
-import { pino } from 'pino';
+// Entry point: load the config, build the device and the app, listen, and shut down gracefully on a signal.
+import { Registry } from 'prom-client';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { Config } from './config.js';
 import { Wasm64Device } from './device/device.js';
 import { MemoryJobStore } from './device/job-store.js';
 import { loadDefaultModule } from './device/module-store.js';
+import { createLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
 import { enableMemory64 } from './wasm/features.js';
 import { createWorkerPool } from './worker/pool.js';
 
@@ -18,7 +20,7 @@ try {
   process.exit(1);
 }
 
-const logger = pino({ level: config.logLevel });
+const logger = createLogger(config);
 enableMemory64();
 const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 });
 const device = new Wasm64Device({
@@ -31,17 +33,33 @@ const device = new Wasm64Device({
   maxTimeoutMs: config.jobTimeoutMaxMs,
   maxWaiters: config.waitMaxClients,
 });
-const app = await buildApp({ config, device, logger });
+const metrics = createMetrics(new Registry(), device);
+const app = await buildApp({ config, device, logger, metrics });
 await app.listen({ host: config.host, port: config.port });
-logger.info({ threads: config.poolThreads, node: process.version }, 'wasm-job-dispatcher ready');
+logger.info(
+  { threads: config.poolThreads, node: process.version, auth: config.apiTokens.length > 0, rateLimit: config.rateLimitMax },
+  'wasm-job-dispatcher ready',
+);
 
 let stopping = false;
+/**
+ * Readiness goes false and new runs get 503 at once (device.closing); the server stays up through the grace
+ * period so clients can still read their jobs; then the pool is destroyed and the server closed.
+ */
 async function stop(signal: string): Promise<void> {
-  if (stopping) return;
+  if (stopping) {
+    logger.warn({ signal }, 'already shutting down');
+    return;
+  }
   stopping = true;
-  logger.info({ signal }, 'shutting down');
-  await app.close();
+  logger.info({ signal, queued: device.queued, running: device.running, graceMs: config.shutdownGraceMs }, 'shutting down');
+  // If something hangs past the grace period, leave anyway, and say so with a non-zero code.
+  setTimeout(() => {
+    logger.error({ graceMs: config.shutdownGraceMs }, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, config.shutdownGraceMs + 15_000).unref();
   await device.close();
+  await app.close();
   logger.info('stopped');
   process.exit(0);
 }

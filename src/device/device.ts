@@ -9,7 +9,7 @@ import { CallSyntaxError, parseCall } from '../wasm/call.js';
 import type { ExportedFunction } from '../wasm/module-info.js';
 import { argumentToParameter, fromWasmValue, ParameterError, toWasmValue } from '../wasm/values.js';
 import type { ParameterInput, WasmValue } from '../wasm/values.js';
-import type { WorkerPool } from '../worker/pool.js';
+import type { WorkerPool, WorkerStats } from '../worker/pool.js';
 import type { EvaluateOutcome } from '../worker/protocol.js';
 import { fingerprintRequest } from './fingerprint.js';
 import { isTerminal, jobError } from './job.js';
@@ -288,6 +288,11 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   /** False once close() has begun: new runs are refused with WASM64_SHUTTING_DOWN. */
   get accepting(): boolean {
     return this.#accepting;
+  }
+
+  /** The pool's threads: alive, busy, and restarted (for readiness and metrics). */
+  get workers(): WorkerStats {
+    return this.#pool.workers();
   }
 
   /**

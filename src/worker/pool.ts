@@ -9,8 +9,19 @@ export interface WorkerPoolOptions {
   maxQueue: number;
 }
 
+export interface WorkerStats {
+  /** Threads alive: fewer than configured while one is being replaced, 0 once the pool is destroyed. */
+  live: number;
+  /** Threads executing a task. */
+  busy: number;
+  /** Threads started so far to replace one that exited (a crash, or a task aborted to stop it). */
+  restarts: number;
+}
+
 export interface WorkerPool {
   readonly threads: number;
+  /** The threads as they are now. */
+  workers(): WorkerStats;
   run(task: EvaluateTask, signal?: AbortSignal): Promise<EvaluateOutcome>;
   destroy(): Promise<void>;
 }
@@ -34,8 +45,16 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     maxQueue: options.maxQueue,
     concurrentTasksPerWorker: 1,
   });
+  // Piscina starts `threads` workers at once; every worker it creates after them replaces one that exited.
+  let created = 0;
+  piscina.on('workerCreate', () => created++);
   return {
     threads: options.threads,
+    workers: () => ({
+      live: piscina.threads.length,
+      busy: piscina.threads.length - piscina.idleThreads,
+      restarts: Math.max(0, created - options.threads),
+    }),
     run: (task, signal) => piscina.run(task, signal ? { signal } : {}),
     destroy: () => piscina.destroy(),
   };

@@ -1,5 +1,6 @@
 // Builds the real app (real pool, real default module) with a small pool for route tests.
-import { pino } from 'pino';
+import type { DestinationStream } from 'pino';
+import { Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -8,6 +9,8 @@ import { Wasm64Device } from '../../src/device/device.js';
 import { MemoryJobStore } from '../../src/device/job-store.js';
 import { loadDefaultModule } from '../../src/device/module-store.js';
 import type { StoredModule } from '../../src/device/module-store.js';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
 import { enableMemory64 } from '../../src/wasm/features.js';
 import { createWorkerPool } from '../../src/worker/pool.js';
 
@@ -15,6 +18,7 @@ export interface TestApp {
   app: FastifyInstance;
   device: Wasm64Device;
   store: MemoryJobStore;
+  registry: Registry;
   close(): Promise<void>;
 }
 
@@ -23,12 +27,14 @@ export interface TestAppOptions {
   module?: StoredModule;
   /** The device's and store's clock. */
   now?: () => number;
+  /** Receives the app's log lines, at trace level (without it the app is silent). */
+  logTo?: DestinationStream;
 }
 
 export async function buildTestApp(overrides: Partial<Config> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   enableMemory64();
-  const config = loadConfig({}, { poolThreads: 2, logLevel: 'silent', ...overrides });
-  const logger = pino({ level: config.logLevel });
+  const config = loadConfig({}, { poolThreads: 2, logLevel: options.logTo ? 'trace' : 'silent', ...overrides });
+  const logger = createLogger(config, options.logTo);
   const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 });
   const now = options.now ?? Date.now;
   const store = new MemoryJobStore({ ttlMs: config.jobTtlMs, maxJobs: config.jobStoreMax, now });
@@ -44,11 +50,13 @@ export async function buildTestApp(overrides: Partial<Config> = {}, options: Tes
     sweepIntervalMs: 10,
     now,
   });
-  const app = await buildApp({ config, device, logger });
+  const registry = new Registry();
+  const app = await buildApp({ config, device, logger, metrics: createMetrics(registry, device) });
   return {
     app,
     device,
     store,
+    registry,
     close: async () => {
       await app.close();
       await device.close();

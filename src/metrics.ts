@@ -1,0 +1,101 @@
+// The service's Prometheus metrics: HTTP traffic, jobs, the queue, the worker pool, and the process itself.
+import { collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { Job } from './device/job.js';
+import type { WorkerStats } from './worker/pool.js';
+
+/** What the gauges read when the registry is scraped (the device), so a scrape always sees the present state. */
+export interface MetricsSources {
+  /** Jobs waiting for a worker. */
+  readonly queued: number;
+  readonly workers: WorkerStats;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Records one answered HTTP request under its route pattern (never the raw URL: ids would explode the labels). */
+  httpRequest(method: string, route: string, status: number, seconds: number): void;
+  /** Records a job that reached its terminal state. */
+  jobSettled(job: Job): void;
+}
+
+// From 100 µs (add) to a minute (a long computation), roughly ×2.5 per bucket.
+const JOB_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const HTTP_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** A Prometheus counter that mirrors a total kept elsewhere, advancing by what it grew since the last scrape. */
+function mirroredCounter(registry: Registry, name: string, help: string, read: () => number): Counter {
+  let seen = 0;
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const now = read();
+      if (now > seen) this.inc(now - seen);
+      seen = now;
+    },
+  });
+}
+
+/** Registers every metric in `registry` (one per app, so tests can build apps side by side). */
+export function createMetrics(registry: Registry, sources: MetricsSources): Metrics {
+  collectDefaultMetrics({ register: registry });
+
+  const gauge = (name: string, help: string, read: () => number): Gauge =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge('wasm64_queue_depth', 'Jobs waiting for a worker', () => sources.queued);
+  gauge('wasm64_workers_live', 'Worker threads alive', () => sources.workers.live);
+  gauge('wasm64_workers_busy', 'Worker threads executing a job', () => sources.workers.busy);
+  mirroredCounter(registry, 'wasm64_worker_restarts_total', 'Worker threads started to replace one that exited', () => sources.workers.restarts);
+
+  const labels = ['method', 'route', 'status_code'] as const;
+  const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests answered', labelNames: labels, registers: [registry] });
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer an HTTP request',
+    labelNames: labels,
+    buckets: HTTP_SECONDS,
+    registers: [registry],
+  });
+
+  const jobs = new Counter({
+    name: 'wasm64_jobs_total',
+    help: 'Jobs that reached a terminal state, by status and error code',
+    labelNames: ['status', 'code'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'wasm64_job_duration_seconds',
+    help: 'Time a job spent executing WebAssembly',
+    buckets: JOB_SECONDS,
+    registers: [registry],
+  });
+  const queueWait = new Histogram({
+    name: 'wasm64_job_queue_wait_seconds',
+    help: 'Time from a job being accepted to it starting on a worker',
+    buckets: JOB_SECONDS,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    httpRequest(method, route, status, seconds) {
+      const values = { method, route, status_code: String(status) };
+      requests.inc(values);
+      latency.observe(values, seconds);
+    },
+    jobSettled(job) {
+      jobs.inc({ status: job.status, code: job.error?.code ?? '' });
+      if (job.durationMs !== undefined) duration.observe(job.durationMs / 1000);
+      if (job.startedAt !== undefined) queueWait.observe(Math.max(0, job.startedAt - job.createdAt) / 1000);
+    },
+  };
+}

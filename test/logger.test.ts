@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.js';
+import { captureLogs } from './support/log-capture.js';
+
+describe('createLogger', () => {
+  it('redacts credentials wherever a request or the config puts them', () => {
+    const logs = captureLogs();
+    const log = createLogger({ logLevel: 'info' }, logs);
+    const token = 'Bearer secret-token-0123456789';
+    log.info({ req: { headers: { authorization: token, host: 'h' } } }, 'a serialized request');
+    log.info({ headers: { authorization: token } }, 'raw headers');
+    log.info({ request: { headers: { authorization: token } } }, 'a request');
+    log.info({ config: { apiTokens: ['secret-token-0123456789'], port: 1 } }, 'the config');
+    log.info({ authorization: token }, 'a header on its own');
+    expect(logs.lines).toHaveLength(5);
+    expect(logs.text()).not.toContain('secret-token');
+    expect(logs.lines[0]).toMatchObject({ req: { headers: { authorization: '[redacted]', host: 'h' } } });
+    expect(logs.lines[3]).toMatchObject({ config: { apiTokens: '[redacted]', port: 1 } });
+  });
+
+  it('logs at the configured level', () => {
+    const logs = captureLogs();
+    const log = createLogger({ logLevel: 'warn' }, logs);
+    log.info('hidden');
+    log.warn('shown');
+    expect(logs.lines.map((l) => l.msg)).toEqual(['shown']);
+  });
+});

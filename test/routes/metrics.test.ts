@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, pollJob } from '../support/test-app.js';
+import type { TestApp } from '../support/test-app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await buildTestApp();
+});
+afterAll(async () => t.close());
+
+/** The value of one sample line, e.g. `name{a="b"}`; undefined when the scrape has no such line. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function scrape(): Promise<string> {
+  const res = await t.app.inject({ url: '/metrics' });
+  expect(res.statusCode).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  return res.body;
+}
+
+describe('GET /metrics', () => {
+  it('counts HTTP requests and their latency by method, route pattern and status', async () => {
+    for (const code of ['add(2,3)', 'add(3,4)', 'div(1,0)']) {
+      const res = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', payload: { code } });
+      await pollJob(t.app, res.json<{ id: string }>().id);
+    }
+    await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', payload: { code: 'nope(' } });
+    await t.app.inject({ url: '/~wasm64@1.0/status/no-such-job' });
+    await t.app.inject({ url: '/some/unknown/path' });
+    const text = await scrape();
+    expect(sample(text, 'http_requests_total{method="POST",route="/~wasm64@1.0/run",status_code="202"}')).toBe(3);
+    expect(sample(text, 'http_requests_total{method="POST",route="/~wasm64@1.0/run",status_code="400"}')).toBe(1);
+    // Route patterns, never raw URLs: ids and unknown paths do not become label values.
+    expect(sample(text, 'http_requests_total{method="GET",route="/~wasm64@1.0/status/:id",status_code="404"}')).toBe(1);
+    expect(sample(text, 'http_requests_total{method="GET",route="unmatched",status_code="404"}')).toBe(1);
+    expect(text).not.toContain('no-such-job');
+    expect(text).not.toContain('/some/unknown/path');
+    expect(sample(text, 'http_request_duration_seconds_count{method="POST",route="/~wasm64@1.0/run",status_code="202"}')).toBe(3);
+    expect(text).toMatch(/^http_request_duration_seconds_bucket\{le="0\.005",method="POST",route="\/~wasm64@1\.0\/run",status_code="202"\} \d+$/m);
+  });
+
+  it('reports the queue and the workers as they are at the scrape', async () => {
+    const text = await scrape();
+    expect(sample(text, 'wasm64_queue_depth')).toBe(0);
+    expect(sample(text, 'wasm64_workers_live')).toBe(2);
+    expect(sample(text, 'wasm64_workers_busy')).toBe(0);
+    expect(sample(text, 'wasm64_worker_restarts_total')).toBe(0);
+  });
+
+  it('includes the process metrics', async () => {
+    const text = await scrape();
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes']) {
+      expect(sample(text, name), name).toBeGreaterThan(0);
+    }
+    expect(sample(text, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
+  });
+});
