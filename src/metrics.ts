@@ -1,22 +1,24 @@
 // The service's Prometheus metrics: HTTP traffic, jobs, the queue, the worker pool, and the process itself.
 import { collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
-import type { Job } from './device/job.js';
+import type { DeviceEvents } from './device/device.js';
 import type { WorkerStats } from './worker/pool.js';
 
-/** What the gauges read when the registry is scraped (the device), so a scrape always sees the present state. */
+/**
+ * The device, as metrics see it: its events (counted as they happen) and its state (read at each
+ * scrape, so a scrape always sees the present).
+ */
 export interface MetricsSources {
   /** Jobs waiting for a worker. */
   readonly queued: number;
   readonly workers: WorkerStats;
+  on<K extends keyof DeviceEvents>(event: K, listener: (...args: DeviceEvents[K]) => void): unknown;
 }
 
 export interface Metrics {
   readonly registry: Registry;
   /** Records one answered HTTP request under its route pattern (never the raw URL: ids would explode the labels). */
   httpRequest(method: string, route: string, status: number, seconds: number): void;
-  /** Records a job that reached its terminal state. */
-  jobSettled(job: Job): void;
 }
 
 // From 100 µs (add) to a minute (a long computation), roughly ×2.5 per bucket.
@@ -38,7 +40,7 @@ function mirroredCounter(registry: Registry, name: string, help: string, read: (
   });
 }
 
-/** Registers every metric in `registry` (one per app, so tests can build apps side by side). */
+/** Registers every metric in `registry` (one per app, so tests can build apps side by side) and listens to `sources`. */
 export function createMetrics(registry: Registry, sources: MetricsSources): Metrics {
   collectDefaultMetrics({ register: registry });
 
@@ -85,17 +87,18 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     registers: [registry],
   });
 
+  sources.on('started', (_job, queueWaitMs) => queueWait.observe(queueWaitMs / 1000));
+  sources.on('settled', (job) => {
+    jobs.inc({ status: job.status, code: job.error?.code ?? '' });
+    if (job.durationMs !== undefined) duration.observe(job.durationMs / 1000);
+  });
+
   return {
     registry,
     httpRequest(method, route, status, seconds) {
       const values = { method, route, status_code: String(status) };
       requests.inc(values);
       latency.observe(values, seconds);
-    },
-    jobSettled(job) {
-      jobs.inc({ status: job.status, code: job.error?.code ?? '' });
-      if (job.durationMs !== undefined) duration.observe(job.durationMs / 1000);
-      if (job.startedAt !== undefined) queueWait.observe(Math.max(0, job.startedAt - job.createdAt) / 1000);
     },
   };
 }

@@ -1,4 +1,5 @@
 // The OpenAPI document, built from the same routes and schemas the service runs (no pool, no server).
+import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildApp } from './app.js';
@@ -6,9 +7,9 @@ import { loadConfig } from './config.js';
 import type { Wasm64Device } from './device/device.js';
 import { createMetrics } from './metrics.js';
 
-/** Builds the app with a device that is never called (nor scraped), and returns what /openapi.json serves. */
+/** Builds the app with a device that is never called (an emitter for the metrics to listen to), and returns what /openapi.json serves. */
 export async function openapiDocument(): Promise<unknown> {
-  const device = {} as Wasm64Device;
+  const device = new EventEmitter() as unknown as Wasm64Device;
   const metrics = createMetrics(new Registry(), device);
   const app = await buildApp({ config: loadConfig({}), device, logger: pino({ level: 'silent' }), metrics });
   await app.ready();

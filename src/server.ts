@@ -43,8 +43,9 @@ logger.info(
 
 let stopping = false;
 /**
- * Readiness goes false and new runs get 503 at once (device.closing); the server stays up through the grace
- * period so clients can still read their jobs; then the pool is destroyed and the server closed.
+ * At once: readiness goes false and new runs get 503 (the device stops accepting), queued jobs end
+ * `cancelled` (WASM64_SHUTDOWN). The server keeps answering reads while running jobs get SHUTDOWN_GRACE_MS
+ * to finish; those still running then end `cancelled` too. Then the pool is destroyed, the server closed.
  */
 async function stop(signal: string): Promise<void> {
   if (stopping) {
@@ -52,15 +53,22 @@ async function stop(signal: string): Promise<void> {
     return;
   }
   stopping = true;
+  const began = Date.now();
   logger.info({ signal, queued: device.queued, running: device.running, graceMs: config.shutdownGraceMs }, 'shutting down');
-  // If something hangs past the grace period, leave anyway, and say so with a non-zero code.
+  // If something hangs well past the grace period, leave anyway, and say so with a non-zero code.
   setTimeout(() => {
     logger.error({ graceMs: config.shutdownGraceMs }, 'shutdown did not finish in time; exiting');
     process.exit(1);
   }, config.shutdownGraceMs + 15_000).unref();
-  await device.close();
+  const ended: Record<string, number> = {};
+  device.on('settled', (job) => {
+    const outcome = job.error ? `${job.status} ${job.error.code}` : job.status;
+    ended[outcome] = (ended[outcome] ?? 0) + 1;
+  });
+  await device.close(config.shutdownGraceMs);
+  logger.info({ jobs: ended, ms: Date.now() - began }, 'every job is terminal; worker pool destroyed');
   await app.close();
-  logger.info('stopped');
+  logger.info({ ms: Date.now() - began }, 'stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void stop('SIGTERM'));

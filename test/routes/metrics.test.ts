@@ -42,12 +42,31 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^http_request_duration_seconds_bucket\{le="0\.005",method="POST",route="\/~wasm64@1\.0\/run",status_code="202"\} \d+$/m);
   });
 
+  it('counts jobs by final status and code, with their duration and queue wait', async () => {
+    // The first test ran add(2,3), add(3,4) and div(1,0); here one more is cancelled while it runs.
+    const res = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', payload: { code: 'fib_rec(50)' } });
+    const id = res.json<{ id: string }>().id;
+    await expect.poll(() => t.device.get(id)?.status).toBe('running');
+    await expect.poll(async () => sample(await scrape(), 'wasm64_workers_busy')).toBe(1);
+    expect((await t.app.inject({ method: 'POST', url: `/~wasm64@1.0/cancel/${id}` })).statusCode).toBe(200);
+    const text = await scrape();
+    expect(sample(text, 'wasm64_jobs_total{status="completed",code=""}')).toBe(2);
+    expect(sample(text, 'wasm64_jobs_total{status="failed",code="WASM64_TRAP"}')).toBe(1);
+    expect(sample(text, 'wasm64_jobs_total{status="cancelled",code="WASM64_CANCELLED"}')).toBe(1);
+    // Duration is wasm execution time, known for the three that ran to the end; queue wait for all four that started.
+    expect(sample(text, 'wasm64_job_duration_seconds_count')).toBe(3);
+    expect(sample(text, 'wasm64_job_duration_seconds_bucket{le="+Inf"}')).toBe(3);
+    expect(sample(text, 'wasm64_job_queue_wait_seconds_count')).toBe(4);
+    // Cancelling a running job terminates its thread; the pool replaces it.
+    await expect.poll(async () => sample(await scrape(), 'wasm64_worker_restarts_total'), { timeout: 10_000 }).toBe(1);
+    await expect.poll(async () => sample(await scrape(), 'wasm64_workers_live'), { timeout: 10_000 }).toBe(2);
+  });
+
   it('reports the queue and the workers as they are at the scrape', async () => {
     const text = await scrape();
     expect(sample(text, 'wasm64_queue_depth')).toBe(0);
     expect(sample(text, 'wasm64_workers_live')).toBe(2);
     expect(sample(text, 'wasm64_workers_busy')).toBe(0);
-    expect(sample(text, 'wasm64_worker_restarts_total')).toBe(0);
   });
 
   it('includes the process metrics', async () => {

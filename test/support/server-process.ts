@@ -8,6 +8,8 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Every log line the server printed so far, parsed. */
   logs: Record<string, unknown>[];
+  /** Resolves with the exit code when the process ends. */
+  exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -41,6 +43,7 @@ export async function startServer(env: Record<string, string> = {}, nodeArgs: st
     url,
     child,
     logs,
+    exited,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
       return exited;
