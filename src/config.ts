@@ -115,25 +115,25 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
     parse: integer(1024, 1024 * 1024 * 1024),
   },
   jobTimeoutMs: {
-    env: 'JOB_TIMEOUT_MS',
+    env: 'DEFAULT_TIMEOUT_MS',
     description: 'timeout_ms of a job that sets none',
     default: () => 30_000,
     parse: integer(1, 24 * 3600 * 1000),
   },
   jobTimeoutMaxMs: {
-    env: 'JOB_TIMEOUT_MAX_MS',
+    env: 'MAX_TIMEOUT_MS',
     description: 'Largest timeout_ms a job may ask for',
     default: () => 300_000,
     parse: integer(1, 24 * 3600 * 1000),
   },
   jobTtlMs: {
-    env: 'JOB_TTL_MS',
-    description: 'How long a finished job is kept, in milliseconds',
+    env: 'JOB_TTL_SECONDS',
+    description: 'How long a finished job is kept, in seconds',
     default: () => 3_600_000,
-    parse: integer(1, 30 * 24 * 3600 * 1000),
+    parse: (raw, name) => integer(1, 30 * 24 * 3600)(raw, name) * 1000,
   },
   jobStoreMax: {
-    env: 'JOB_STORE_MAX',
+    env: 'MAX_JOBS',
     description: 'Most jobs kept at once (the oldest finished are evicted first)',
     default: () => 100_000,
     parse: integer(1, 10_000_000),
@@ -192,7 +192,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   });
   const config = { ...(Object.fromEntries(entries) as unknown as Config), ...overrides };
   if (config.jobTimeoutMs > config.jobTimeoutMaxMs) {
-    throw new ConfigError(`JOB_TIMEOUT_MS (${config.jobTimeoutMs}) must not exceed JOB_TIMEOUT_MAX_MS (${config.jobTimeoutMaxMs})`);
+    throw new ConfigError(`DEFAULT_TIMEOUT_MS (${config.jobTimeoutMs}) must not exceed MAX_TIMEOUT_MS (${config.jobTimeoutMaxMs})`);
   }
   return config;
 }

@@ -12,7 +12,7 @@ export const ERRORS = {
   WASM64_UNSUPPORTED_SIGNATURE: { status: 400, title: 'The function has a parameter or result type a job cannot pass' },
   WASM64_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type; send application/json' },
   WASM64_BODY_TOO_LARGE: { status: 413, title: 'The body is larger than the configured limit (BODY_LIMIT)' },
-  WASM64_TIMEOUT_TOO_LONG: { status: 400, title: 'timeout_ms is above the configured maximum (JOB_TIMEOUT_MAX_MS)' },
+  WASM64_TIMEOUT_TOO_LONG: { status: 400, title: 'timeout_ms is above the configured maximum (MAX_TIMEOUT_MS)' },
   WASM64_BAD_CURSOR: { status: 400, title: 'The cursor is not one this service gave out; start again without it' },
   WASM64_JOB_NOT_FOUND: { status: 404, title: 'No job has this id (it may have expired)' },
   WASM64_JOB_FINISHED: { status: 409, title: 'The job has already finished; only queued or running jobs can be cancelled' },

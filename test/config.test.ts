@@ -32,6 +32,12 @@ describe('loadConfig', () => {
       SHUTDOWN_GRACE_MS: '0',
     });
     expect(config).toMatchObject({ apiTokens: [TOKEN_A, TOKEN_B], rateLimitMax: 100, rateLimitWindowMs: 1000, trustProxy: 2, shutdownGraceMs: 0 });
+    expect(loadConfig({ JOB_TTL_SECONDS: '90', MAX_JOBS: '500', DEFAULT_TIMEOUT_MS: '1000', MAX_TIMEOUT_MS: '2000' })).toMatchObject({
+      jobTtlMs: 90_000,
+      jobStoreMax: 500,
+      jobTimeoutMs: 1000,
+      jobTimeoutMaxMs: 2000,
+    });
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(loadConfig({ TRUST_PROXY: '0' }).trustProxy).toBe(false);
   });
@@ -43,6 +49,12 @@ describe('loadConfig', () => {
     ['POOL_THREADS', '0'],
     ['POOL_MAX_QUEUE', '-1'],
     ['BODY_LIMIT', '1.5'],
+    ['JOB_TTL_SECONDS', '0'],
+    ['MAX_JOBS', 'many'],
+    ['DEFAULT_TIMEOUT_MS', '10s'],
+    ['MAX_TIMEOUT_MS', '0'],
+    ['WAIT_MAX_SECONDS', '3601'],
+    ['WAIT_MAX_CLIENTS', '-1'],
     ['API_TOKENS', 'short'],
     ['API_TOKENS', `${TOKEN_A},`],
     ['API_TOKENS', `${TOKEN_A} ${TOKEN_B}`],
@@ -52,6 +64,10 @@ describe('loadConfig', () => {
     ['SHUTDOWN_GRACE_MS', '-5'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     expect(errorOf({ [name]: value }).message).toMatch(new RegExp(`^${name} `));
+  });
+
+  it('refuses a default timeout above the maximum, naming both variables', () => {
+    expect(errorOf({ DEFAULT_TIMEOUT_MS: '5000', MAX_TIMEOUT_MS: '1000' }).message).toMatch(/^DEFAULT_TIMEOUT_MS .*MAX_TIMEOUT_MS/);
   });
 
   it('never repeats a token in its message', () => {

@@ -19,7 +19,7 @@ export const RunRequestSchema = Type.Object(
     timeout_ms: Type.Optional(
       Type.Integer({
         minimum: 1,
-        description: 'End the job `failed` with WASM64_TIMEOUT once it has run this long (default JOB_TIMEOUT_MS, at most JOB_TIMEOUT_MAX_MS)',
+        description: 'End the job `failed` with WASM64_TIMEOUT once it has run this long (default DEFAULT_TIMEOUT_MS, at most MAX_TIMEOUT_MS)',
       }),
     ),
   },

@@ -130,7 +130,7 @@ describe('states and transitions', () => {
     expect(await settled(t, await submit(t, { code: 'add(1,2)' }))).toMatchObject({ status: 'completed', result: 3 });
   });
 
-  it('applies the default timeout (JOB_TIMEOUT_MS), counted from when the job got a thread', async () => {
+  it('applies the default timeout (DEFAULT_TIMEOUT_MS), counted from when the job got a thread', async () => {
     const t = await start({ jobTimeoutMs: 150 });
     const first = await submit(t, { code: 'spin()' });
     const second = await submit(t, { code: 'spin()' });
@@ -141,7 +141,7 @@ describe('states and transitions', () => {
     expect(Date.parse(job.finished_at) - Date.parse(job.started_at)).toBeGreaterThanOrEqual(150);
   });
 
-  it('refuses timeout_ms above JOB_TIMEOUT_MAX_MS with 400 and creates nothing', async () => {
+  it('refuses timeout_ms above MAX_TIMEOUT_MS with 400 and creates nothing', async () => {
     const t = await start({ jobTimeoutMs: 1000, jobTimeoutMaxMs: 1000 });
     const res = await run(t, { code: 'add(1,1)', timeout_ms: 1001 });
     expect([res.status, res.body.code]).toEqual([400, 'WASM64_TIMEOUT_TOO_LONG']);
@@ -296,7 +296,7 @@ describe('backpressure and the bounded store', () => {
     expect((await run(t, { code: 'add(1,1)' }, { 'idempotency-key': 'full-1' })).headers['idempotent-replayed']).toBeUndefined();
   });
 
-  it('evicts the oldest finished jobs to stay within JOB_STORE_MAX, never a live one', async () => {
+  it('evicts the oldest finished jobs to stay within MAX_JOBS, never a live one', async () => {
     const t = await start({ jobStoreMax: 3 });
     const spin = await blockThread(t);
     const a = await submit(t, { code: 'add(1,1)' }); // waits behind spin: live
@@ -315,7 +315,7 @@ describe('backpressure and the bounded store', () => {
     expect(t.store.size).toBe(3);
   });
 
-  it('expires finished jobs after JOB_TTL_MS on the device clock', async () => {
+  it('expires finished jobs after JOB_TTL_SECONDS on the device clock', async () => {
     const clock = { now: Date.parse('2030-01-01T00:00:00Z') };
     const t = await start({ jobTtlMs: 60_000 }, { now: () => clock.now });
     const id = await submit(t, { code: 'add(2,3)' });
