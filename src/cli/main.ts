@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The job-dispatcher command: parses the command line, runs one command against the service (or in process), exits.
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ServiceError } from '../errors.js';
 import type { JobView, RunRequest } from '../schemas/job.js';
+import { collect, parseDuration, parseLimit, parsePort, parseServer, toParameter } from './arguments.js';
 import { DEFAULT_SERVER, DispatcherClient, ProblemError, ServerUnreachableError } from './client.js';
 import { CliError, EXIT, exitCodeForStatus } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
@@ -25,45 +26,6 @@ interface RunOptions {
   wait?: true;
   json?: true;
   local?: true;
-}
-
-function parseServer(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InvalidArgumentError('Give an absolute URL such as http://127.0.0.1:8080');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('The URL must start with http:// or https://');
-  return url.href.replace(/\/+$/, '');
-}
-
-function parsePort(value: string): string {
-  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('Give a port from 0 to 65535 (0 picks a free one).');
-  return value;
-}
-
-/** `500ms`, `5s`, `2m` to milliseconds; a bare number is refused, since seconds and milliseconds both look plausible. */
-function parseDuration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value.trim());
-  if (match?.[1] === undefined) throw new InvalidArgumentError('Give a duration with its unit: 500ms, 5s or 2m.');
-  const ms = Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm']);
-  if (ms < 1) throw new InvalidArgumentError('The duration must be at least 1ms.');
-  return ms;
-}
-
-function parseLimit(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('Give a positive whole number.');
-  return Number(value);
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-/** A safe integer goes as a JSON number; anything else (big i64, floats, nan) as a string the service parses exactly. */
-function toParameter(text: string): number | string {
-  return /^-?\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : text;
 }
 
 /** A completed (or still running) job is a success; a failed or cancelled one is not. */
