@@ -80,10 +80,12 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 
 export class DispatcherClient {
   readonly server: string;
+  readonly #token: string | undefined;
 
-  /** `server` is an absolute http(s) URL; a path in it (a proxy prefix) is kept. */
-  constructor(server: string) {
+  /** `server` is an absolute http(s) URL (a path in it, a proxy prefix, is kept); `token` is sent as a Bearer token. */
+  constructor(server: string, token?: string) {
     this.server = server.replace(/\/+$/, '');
+    this.#token = token;
   }
 
   /** POST /run: submits a job; the answer carries its id. */
@@ -133,7 +135,8 @@ export class DispatcherClient {
   async #request<T>(method: string, path: string, { body, headers = {}, query = {}, signal }: RequestOptions): Promise<T> {
     const search = new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined));
     const url = `${this.server}${DEVICE}${path}${search.size > 0 ? `?${search.toString()}` : ''}`;
-    const init: RequestInit = { method, headers: { accept: 'application/json, application/problem+json', ...headers } };
+    const auth = this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` };
+    const init: RequestInit = { method, headers: { accept: 'application/json, application/problem+json', ...auth, ...headers } };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { ...init.headers, 'content-type': 'application/json' };

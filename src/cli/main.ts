@@ -8,13 +8,14 @@ import { collect, parseDuration, parseLimit, parsePort, parseServer, toParameter
 import { DEFAULT_SERVER, DispatcherClient, ProblemError, ServerUnreachableError } from './client.js';
 import { CliError, EXIT, exitCodeForStatus } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
-import { formatJob, formatJobList, formatJson, statusCommand, unreachableMessage } from './output.js';
+import { formatJob, formatJobList, formatJson, problemMessage, statusCommand, unreachableMessage } from './output.js';
 import { startSpinner } from './spinner.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 interface GlobalOptions {
   server: string;
+  token?: string;
 }
 
 interface RunOptions {
@@ -39,7 +40,8 @@ function printJob(job: JobView, json: boolean | undefined): void {
 }
 
 function clientOf(command: Command): DispatcherClient {
-  return new DispatcherClient(command.optsWithGlobals<GlobalOptions>().server);
+  const { server, token } = command.optsWithGlobals<GlobalOptions>();
+  return new DispatcherClient(server, token);
 }
 
 /** Waits for a job with a spinner on a terminal; Ctrl-C stops the wait (not the job) and says how to check on it. */
@@ -138,6 +140,7 @@ function buildProgram(): Command {
         .default(DEFAULT_SERVER)
         .argParser(parseServer),
     )
+    .addOption(new Option('--token <token>', 'bearer token, for a service run with API_TOKENS (prefer the env: flags show in ps)').env('JOB_DISPATCHER_TOKEN'))
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'job-dispatcher: ')) })
     .showHelpAfterError('(add --help for usage)')
@@ -201,8 +204,8 @@ function report(err: unknown): ExitCode {
   let code: ExitCode;
   if (err instanceof CliError) [line, code] = [err.message, err.exitCode];
   else if (err instanceof ServerUnreachableError) [line, code] = [unreachableMessage(err.server, err.reason), EXIT.unreachable];
-  else if (err instanceof ProblemError) [line, code] = [err.message, exitCodeForStatus(err.problem.status)];
-  else if (err instanceof ServiceError) [line, code] = [`${err.code}: ${err.message}`, exitCodeForStatus(err.status)];
+  else if (err instanceof ProblemError) [line, code] = [problemMessage(err.problem.code, err.problem.detail), exitCodeForStatus(err.problem.status)];
+  else if (err instanceof ServiceError) [line, code] = [problemMessage(err.code, err.message), exitCodeForStatus(err.status)];
   else [line, code] = [`unexpected error, please report it: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, EXIT.failed];
   process.stderr.write(`job-dispatcher: ${line}\n`);
   return code;

@@ -26,6 +26,17 @@ export function statusCommand(id: string, server: string, defaultServer: string)
   return `job-dispatcher wasm64@1.0 status ${id}${where}`;
 }
 
+/** What the user can do about a refusal, where the CLI knows better than the service's message. */
+const HINTS: Record<string, string> = {
+  WASM64_UNAUTHORIZED: "Set JOB_DISPATCHER_TOKEN (or --token) to one of the service's API_TOKENS.",
+};
+
+/** `CODE: detail`, and a hint on the next line when there is one. */
+export function problemMessage(code: string, detail: string): string {
+  const hint = HINTS[code];
+  return hint === undefined ? `${code}: ${detail}` : `${code}: ${detail}\n${hint}`;
+}
+
 export function unreachableMessage(server: string, reason: string): string {
   return [
     `no job-dispatcher service at ${server} (${reason}).`,

@@ -1,6 +1,6 @@
 // The CLI's printed forms: the one-line job summary, and the spinner's terminal-only drawing.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { formatJob, statusCommand } from '../../src/cli/output.js';
+import { formatJob, formatJobList, problemMessage, statusCommand } from '../../src/cli/output.js';
 import { startSpinner } from '../../src/cli/spinner.js';
 import type { JobView } from '../../src/schemas/job.js';
 
@@ -22,6 +22,26 @@ describe('formatJob', () => {
   it('prints a job in progress as its status alone', () => {
     expect(formatJob(base)).toBe('queued');
     expect(formatJob({ ...base, status: 'running' })).toBe('running');
+  });
+});
+
+describe('formatJobList', () => {
+  it('aligns the calls so that the job lines start in one column', () => {
+    const jobs: JobView[] = [
+      { ...base, id: 'j2', function: 'fib_rec', parameters: [60], status: 'running' },
+      { ...base, id: 'j1', status: 'completed', result: 5, results: [5] },
+    ];
+    expect(formatJobList(jobs)).toBe(
+      'j2  2026-01-01T00:00:00.000Z  fib_rec(60)  running\n' + 'j1  2026-01-01T00:00:00.000Z  add(2,3)     completed 5\n',
+    );
+    expect(formatJobList([])).toBe('');
+  });
+});
+
+describe('problemMessage', () => {
+  it('is CODE: detail, with a hint where the CLI knows the fix', () => {
+    expect(problemMessage('WASM64_CALL_SYNTAX', 'expected ")"')).toBe('WASM64_CALL_SYNTAX: expected ")"');
+    expect(problemMessage('WASM64_UNAUTHORIZED', 'no token').split('\n')[1]).toContain('JOB_DISPATCHER_TOKEN');
   });
 });
 
