@@ -254,3 +254,23 @@ describe('when no service answers', () => {
     }
   });
 });
+
+describe('a service that needs a token (API_TOKENS)', () => {
+  it('sends JOB_DISPATCHER_TOKEN or --token as a Bearer token; without one it is WASM64_UNAUTHORIZED, exit 2, with a hint', async () => {
+    const token = 'cli-test-token-0123456789';
+    const guarded = await startServer({ API_TOKENS: token });
+    try {
+      const refused = await runCli(['wasm64@1.0', 'run', '--code', 'add(2,3)', '--server', guarded.url]);
+      expect(refused).toMatchObject({ code: 2, stdout: '' });
+      expect(refused.stderr).toMatch(/^job-dispatcher: WASM64_UNAUTHORIZED: /);
+      expect(refused.stderr).toContain('JOB_DISPATCHER_TOKEN');
+      const wrong = await runCli(['wasm64@1.0', 'run', '--code', 'add(2,3)', '--server', guarded.url, '--token', `${token}-wrong`]);
+      expect(wrong.stderr).toMatch(/^job-dispatcher: WASM64_UNAUTHORIZED: /);
+      expect(await runCli(['wasm64@1.0', 'run', '--code', 'add(2,3)', '--wait', '--server', guarded.url], { JOB_DISPATCHER_TOKEN: token }))
+        .toMatchObject({ code: 0, stdout: 'completed 5\n', stderr: '' });
+      expect(await runCli(['wasm64@1.0', 'list', '--json', '--server', guarded.url, '--token', token])).toMatchObject({ code: 0 });
+    } finally {
+      await guarded.stop();
+    }
+  });
+});

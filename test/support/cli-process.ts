@@ -17,10 +17,11 @@ export interface CliProcess {
   done: Promise<CliResult>;
 }
 
-/** Starts the CLI with stdout and stderr piped (so neither is a TTY) and no JOB_DISPATCHER_URL unless given. */
+/** Starts the CLI with stdout and stderr piped (so neither is a TTY) and no JOB_DISPATCHER_URL or _TOKEN unless given. */
 export function spawnCli(args: string[], env: Record<string, string> = {}): CliProcess {
   const inherited = { ...process.env };
   delete inherited.JOB_DISPATCHER_URL;
+  delete inherited.JOB_DISPATCHER_TOKEN;
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
