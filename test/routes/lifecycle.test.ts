@@ -85,6 +85,7 @@ describe('states and transitions', () => {
     const cancelled = await cancel(t, spin);
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ id: spin, status: 'cancelled', error: { code: 'WASM64_CANCELLED' } });
+    expect(cancelled.body.duration_ms).toBeGreaterThanOrEqual(0);
     expect(Date.parse(cancelled.body.finished_at)).toBeGreaterThanOrEqual(Date.parse(running.started_at));
 
     const done = await settled(t, add);
@@ -199,6 +200,17 @@ describe('waiting', () => {
     expect((await status(t, spin, 3600)).body.status).toBe('running');
     expect((await call(t, 'GET', `${P}/status/${spin}?wait=soon`)).body.code).toBe('WASM64_BAD_REQUEST');
     expect((await call(t, 'GET', `${P}/status/${spin}?wait=-1`)).body.code).toBe('WASM64_BAD_REQUEST');
+  });
+
+  it('answers at once, without waiting, beyond WAIT_MAX_CLIENTS waiting requests', async () => {
+    const t = await start({ waitMaxClients: 1 });
+    const spin = await blockThread(t);
+    const first = status(t, spin, 60);
+    await until(() => t.device.waiting === 1);
+    expect((await status(t, spin, 60)).body.status).toBe('running');
+    expect(t.device.waiting).toBe(1);
+    await cancel(t, spin);
+    expect((await first).body.status).toBe('cancelled');
   });
 
   it('answers Prefer: wait with 200 and the finished job when it ends in time', async () => {
