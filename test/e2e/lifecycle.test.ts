@@ -60,9 +60,13 @@ describe('the job lifecycle end to end', () => {
     expect(other.status).toBe(422);
     expect(other.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(other.body.code).toBe('WASM64_IDEMPOTENCY_MISMATCH');
+    expect((await send('GET', `${P}/status/${first.body.id}?wait=10`)).body.status).toBe('completed');
   });
 
   it('refuses with 429 when the queue is full, then shuts down leaving every accepted job terminal', async () => {
+    const isLive = (j: Body): boolean => j.status === 'queued' || j.status === 'running';
+    // Earlier tests left nothing running: the slots counted below are all free.
+    expect(((await send('GET', `${P}/jobs?limit=100`)).body.jobs as Body[]).filter(isLive)).toHaveLength(0);
     const accepted: string[] = [];
     let refused: { status: number; body: Body; headers: Headers } | undefined;
     // One running, one ready behind it, then POOL_MAX_QUEUE (3) in the queue: the sixth is refused.
@@ -76,7 +80,7 @@ describe('the job lifecycle end to end', () => {
     expect(refused?.headers.get('retry-after')).toBe('1');
     expect(refused?.body.code).toBe('WASM64_QUEUE_FULL');
     const live = await send('GET', `${P}/jobs?limit=10`);
-    expect((live.body.jobs as Body[]).filter((j) => j.status === 'queued' || j.status === 'running')).toHaveLength(5);
+    expect((live.body.jobs as Body[]).filter(isLive)).toHaveLength(5);
 
     expect(await server.stop('SIGTERM')).toBe(0);
     const stdout = server.child.stdout!;
