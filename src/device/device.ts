@@ -329,8 +329,6 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   #stop(job: Job, code: 'WASM64_CANCELLED' | 'WASM64_SHUTDOWN' | 'WASM64_TIMEOUT', message: string): void {
     const flight = this.#running.get(job.id) ?? this.#pipelined.get(job.id);
     this.#queue.delete(job.id);
-    // The worker never reports on an aborted task: its time on the thread is the best measure there is.
-    if (job.status === 'running' && job.startedAt !== undefined) job.durationMs = this.#now() - job.startedAt;
     this.#settle(job, code === 'WASM64_TIMEOUT' ? 'failed' : 'cancelled', code, message);
     // Piscina rejects the task at once, and terminates its thread if the task was running.
     flight?.controller.abort(code);
