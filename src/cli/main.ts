@@ -8,6 +8,7 @@ import { collect, parseDuration, parseLimit, parsePort, parseServer, toParameter
 import { DEFAULT_SERVER, DispatcherClient, ProblemError, ServerUnreachableError } from './client.js';
 import { CliError, EXIT, exitCodeForStatus } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
+import { readModuleFile } from './module-file.js';
 import { formatJob, formatJobList, formatJson, problemMessage, statusCommand, unreachableMessage } from './output.js';
 import { startSpinner } from './spinner.js';
 
@@ -24,6 +25,7 @@ interface RunOptions {
   param?: string[];
   timeout?: number;
   idempotencyKey?: string;
+  module?: string;
   wait?: true;
   json?: true;
   local?: true;
@@ -82,13 +84,18 @@ async function run(this: Command, options: RunOptions): Promise<void> {
   const request = runRequest(this, options);
   if (options.local === true) {
     const { runLocally } = await import('./local.js');
+    const module = options.module === undefined ? undefined : await readModuleFile(options.module);
     const spinner = startSpinner(process.stderr, 'running in this process');
     try {
-      printJob(await runLocally(request), options.json);
+      printJob(await runLocally(request, module === undefined ? {} : { module }), options.json);
     } finally {
       spinner.stop();
     }
     return;
+  }
+  if (options.module !== undefined) {
+    // The service takes modules once it has the modules API (issue 5); until then they run --local only.
+    this.error('job-dispatcher: this version sends --module only with --local: add --local to run it in this process', { exitCode: EXIT.usage });
   }
   const client = clientOf(this);
   const accepted = await client.run(request, options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey });
@@ -166,6 +173,7 @@ Examples:
     .addOption(new Option('-c, --code <expression>', 'the call, e.g. "add(2,3)"').conflicts(['function', 'param']))
     .option('-f, --function <name>', 'the exported function to call (with --param)')
     .option('-p, --param <value>', 'a parameter of --function (repeat it: --param 2 --param 3)', collect)
+    .option('-m, --module <file>', 'the module to run instead of the default one: a .wasm binary or WebAssembly text (.wat)')
     .option('-t, --timeout <duration>', 'stop the job after this long: 500ms, 5s, 2m (the server caps it)', parseDuration)
     .option('--idempotency-key <key>', 'repeating a run with the same key and call returns the same job, not a new one')
     .option('-w, --wait', 'wait for the job and print its result')

@@ -168,6 +168,7 @@ describe('usage errors exit 2 with the message on stderr', () => {
     ['a server that is not http', ['wasm64@1.0', 'status', 'x', '--server', 'ftp://127.0.0.1/'], /must start with http/],
     ['a timeout without a unit', ['wasm64@1.0', 'run', '--code', 'add(1,2)', '--timeout', '5'], /--timeout <duration>' argument '5' is invalid/],
     ['an unknown status to list', ['wasm64@1.0', 'list', '--status', 'done'], /Allowed choices are queued, running/],
+    ['--module without --local (until the service takes modules)', ['wasm64@1.0', 'run', '--module', 'x.wat', '--code', 'f()'], /only with --local/],
     ['a list limit of 0', ['wasm64@1.0', 'list', '--limit', '0'], /--limit <count>' argument '0' is invalid/],
   ])('%s', async (_name, args, message) => {
     const result = await cli(...args);

@@ -1,6 +1,10 @@
 // `run --local` with no server anywhere: the built CLI runs the job on its own pool, in its own process.
 import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { compileWat } from '../../src/wasm/wat.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-process.js';
 import { freePort } from '../support/free-port.js';
@@ -53,6 +57,30 @@ describe('job-dispatcher wasm64@1.0 run --local', () => {
       expect(result).toMatchObject({ code: 2, stdout: '' });
       expect(result.stderr).toMatch(new RegExp(`^job-dispatcher: ${code}: `));
     }
+  });
+
+  it('runs a wasm32 module of your own, from WebAssembly text or from a binary', async () => {
+    const wat = 'test/fixtures/cli/geometry32.wat';
+    expect(await local('--module', wat, '--code', 'minmax(9,-2)')).toMatchObject({ code: 0, stdout: 'completed -2 9\n' });
+    expect((await local('--module', wat, '--function', 'area', '--param', '1.5', '--param', '4')).stdout).toBe('completed 6\n');
+    const binary = join(await mkdtemp(join(tmpdir(), 'cli-module-')), 'geometry32.wasm');
+    await writeFile(binary, await compileWat(await readFile(wat, 'utf8')));
+    expect((await local('--module', binary, '--code', 'square(12)')).stdout).toBe('completed 144\n');
+    const trap = await local('--module', binary, '--code', 'crash()');
+    expect(trap.code).toBe(1);
+    expect(trap.stdout).toMatch(/^failed WASM64_TRAP: /);
+    const unknown = await local('--module', binary, '--code', 'add(1,2)');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^job-dispatcher: WASM64_UNKNOWN_FUNCTION: /);
+  });
+
+  it('refuses a module file that is missing or is not WebAssembly, exit 2', async () => {
+    const missing = await local('--module', 'test/fixtures/cli/missing.wat', '--code', 'f()');
+    expect(missing).toMatchObject({ code: 2, stdout: '' });
+    expect(missing.stderr).toMatch(/^job-dispatcher: cannot read the module test\/fixtures\/cli\/missing\.wat \(ENOENT\)/);
+    const text = await local('--module', 'package.json', '--code', 'f()');
+    expect(text).toMatchObject({ code: 2, stdout: '' });
+    expect(text.stderr).toMatch(/^job-dispatcher: package\.json is not valid WebAssembly text: /);
   });
 
   it('works through npx, as the package bin', async () => {
