@@ -16,6 +16,7 @@ import type { Metrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes, PREFIX } from './routes/jobs.js';
+import { moduleRoutes } from './routes/modules.js';
 import { metricsRoutes } from './routes/metrics.js';
 
 export interface AppDependencies {
@@ -120,6 +121,8 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
     metrics.httpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
   if (config.apiTokens.length > 0) app.addHook('onRequest', bearerAuth(config.apiTokens));
+  // A module sent as itself: routes that take one accept application/wasm and read the bytes as a Buffer.
+  app.addContentTypeParser('application/wasm', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let code: ErrorCode;
@@ -167,6 +170,7 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
   await app.register(healthRoutes, { device, maxQueue: config.poolMaxQueue });
   await app.register(metricsRoutes, { registry: metrics.registry });
   await app.register(jobRoutes, { prefix: PREFIX, device, waitMaxSeconds: config.waitMaxSeconds });
+  await app.register(moduleRoutes, { prefix: PREFIX, device });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   return app;
 }

@@ -32,6 +32,20 @@ export interface Config {
   trustProxy: boolean | number;
   /** How long running jobs may finish after SIGTERM/SIGINT before they are cancelled. */
   shutdownGraceMs: number;
+  /** Largest module, in bytes of wasm, a job or an upload may bring. */
+  moduleMaxBytes: number;
+  /** Most modules the module store keeps (the least recently used make room). */
+  moduleStoreMax: number;
+  /** Most bytes of modules the module store keeps. */
+  moduleStoreMaxBytes: number;
+  /** `memory_limit` of a job that sets none, in bytes. */
+  jobMemoryLimit: number;
+  /** Largest `memory_limit` a job may ask for, in bytes. */
+  jobMemoryLimitMax: number;
+  /** `fuel` of a job that sets none; 0 runs such jobs unmetered. */
+  jobFuel: number;
+  /** Largest `fuel` a job may ask for. */
+  jobFuelMax: number;
 }
 
 /** Thrown for an invalid environment variable; the message names it. */
@@ -88,6 +102,9 @@ function tokens(raw: string, name: string): string[] {
   });
   return list;
 }
+
+/** A WebAssembly page: memory limits are whole pages. */
+const WASM_PAGE = 65_536;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -181,7 +198,57 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
     default: () => 8_000,
     parse: integer(0, 3_600_000),
   },
+  moduleMaxBytes: {
+    env: 'MAX_MODULE_BYTES',
+    description: 'Largest module (wasm bytes) a job or an upload may bring; beyond it 413',
+    default: () => 8 * 1024 * 1024,
+    parse: integer(8, 1024 * 1024 * 1024),
+  },
+  moduleStoreMax: {
+    env: 'MAX_MODULES',
+    description: 'Most modules kept in the module store (least recently used evicted first)',
+    default: () => 1000,
+    parse: integer(1, 1_000_000),
+  },
+  moduleStoreMaxBytes: {
+    env: 'MAX_MODULE_STORE_BYTES',
+    description: 'Most bytes of modules kept in the module store',
+    default: () => 256 * 1024 * 1024,
+    parse: integer(8, 64 * 1024 * 1024 * 1024),
+  },
+  jobMemoryLimit: {
+    env: 'DEFAULT_MEMORY_LIMIT',
+    description: 'memory_limit of a job that sets none: the most bytes its linear memory may grow to',
+    default: () => 128 * 1024 * 1024,
+    parse: integer(WASM_PAGE, 16 * 1024 * 1024 * 1024),
+  },
+  jobMemoryLimitMax: {
+    env: 'MAX_MEMORY_LIMIT',
+    description: 'Largest memory_limit a job may ask for, in bytes',
+    default: () => 1024 * 1024 * 1024,
+    parse: integer(WASM_PAGE, 16 * 1024 * 1024 * 1024),
+  },
+  jobFuel: {
+    env: 'DEFAULT_FUEL',
+    description: 'fuel of a job that sets none (0: such jobs run unmetered)',
+    default: () => 0,
+    parse: integer(0, Number.MAX_SAFE_INTEGER),
+  },
+  jobFuelMax: {
+    env: 'MAX_FUEL',
+    description: 'Largest fuel a job may ask for',
+    default: () => Number.MAX_SAFE_INTEGER,
+    parse: integer(1, Number.MAX_SAFE_INTEGER),
+  },
 };
+
+/** Pairs of settings where the first must not exceed the second. */
+const AT_MOST: [keyof Config, keyof Config][] = [
+  ['jobTimeoutMs', 'jobTimeoutMaxMs'],
+  ['jobMemoryLimit', 'jobMemoryLimitMax'],
+  ['jobFuel', 'jobFuelMax'],
+  ['moduleMaxBytes', 'moduleStoreMaxBytes'],
+];
 
 /** Reads the configuration from `env`; throws ConfigError naming the first invalid variable. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
@@ -191,8 +258,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     return [key, value];
   });
   const config = { ...(Object.fromEntries(entries) as unknown as Config), ...overrides };
-  if (config.jobTimeoutMs > config.jobTimeoutMaxMs) {
-    throw new ConfigError(`DEFAULT_TIMEOUT_MS (${config.jobTimeoutMs}) must not exceed MAX_TIMEOUT_MS (${config.jobTimeoutMaxMs})`);
+  for (const [lower, upper] of AT_MOST) {
+    if (Number(config[lower]) > Number(config[upper])) {
+      throw new ConfigError(`${SETTINGS[lower].env} (${String(config[lower])}) must not exceed ${SETTINGS[upper].env} (${String(config[upper])})`);
+    }
   }
   return config;
 }

@@ -5,7 +5,8 @@ import { ConfigError, loadConfig } from './config.js';
 import type { Config } from './config.js';
 import { Wasm64Device } from './device/device.js';
 import { MemoryJobStore } from './device/job-store.js';
-import { loadDefaultModule } from './device/module-store.js';
+import { limitSettings } from './device/limits.js';
+import { createModuleStore, loadDefaultModule } from './device/module-store.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { enableMemory64 } from './wasm/features.js';
@@ -26,7 +27,8 @@ const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.po
 const device = new Wasm64Device({
   pool,
   store: new MemoryJobStore({ ttlMs: config.jobTtlMs, maxJobs: config.jobStoreMax }),
-  defaultModule: await loadDefaultModule(),
+  modules: createModuleStore(config, await loadDefaultModule()),
+  limits: limitSettings(config),
   logger,
   maxQueue: config.poolMaxQueue,
   defaultTimeoutMs: config.jobTimeoutMs,

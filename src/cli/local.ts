@@ -51,7 +51,7 @@ export async function runLocally(request: RunRequest, { module, onAccepted }: Lo
     maxTimeoutMs: defaults.jobTimeoutMaxMs,
   });
   try {
-    const { job } = device.submit(request);
+    const { job } = await device.submit(request);
     onAccepted?.(toJobView(job));
     // Settling releases the wait at once; the limit is only the longest a job may run.
     return toJobView(await device.waitFor(job, defaults.jobTimeoutMaxMs + 1000));

@@ -15,13 +15,21 @@ import { fingerprintRequest } from './fingerprint.js';
 import { isTerminal, jobError } from './job.js';
 import type { Job, JobStatus } from './job.js';
 import type { JobStore, ListPage, ListQuery } from './job-store.js';
-import type { StoredModule } from './module-store.js';
+import { DEFAULT_LIMITS, resolveLimits } from './limits.js';
+import type { LimitSettings } from './limits.js';
+import { moduleSource } from './module-source.js';
+import { ModuleStore, moduleId } from './module-store.js';
+import type { CompiledVariant, StoredModule } from './module-store.js';
 
-export interface DeviceOptions {
+/** The modules jobs may run: a store (uploads, content-addressed), or just the default module with default bounds. */
+type ModuleOptions = { modules: ModuleStore; defaultModule?: never } | { defaultModule: StoredModule; modules?: never };
+
+export type DeviceOptions = ModuleOptions & {
   pool: WorkerPool;
   store: JobStore;
-  defaultModule: StoredModule;
   logger: Logger;
+  /** Memory and fuel defaults and maximums for a job (default DEFAULT_LIMITS). */
+  limits?: LimitSettings;
   /** Jobs that may wait for a thread; beyond it `submit` refuses with WASM64_QUEUE_FULL. */
   maxQueue: number;
   /** `timeout_ms` of a job that sets none. */
@@ -34,7 +42,7 @@ export interface DeviceOptions {
   sweepIntervalMs?: number;
   /** The clock for every timestamp, timeout and expiry; tests pass a fake one. */
   now?: () => number;
-}
+};
 
 /**
  * What the device tells observers (metrics, logs). Listeners run synchronously on the hot path:
@@ -52,6 +60,8 @@ export interface DeviceEvents {
 export interface SubmitOptions {
   /** The request's Idempotency-Key: the same key and body give back the same job. */
   idempotencyKey?: string;
+  /** The module itself, sent as the raw request body (application/wasm) instead of in `request`. */
+  upload?: Uint8Array;
 }
 
 export interface Submission {
@@ -129,14 +139,15 @@ function resolveCall(request: RunRequest, module: StoredModule): ResolvedCall {
 export class Wasm64Device extends EventEmitter<DeviceEvents> {
   readonly #pool: WorkerPool;
   readonly #store: JobStore;
-  readonly #defaultModule: StoredModule;
+  readonly #modules: ModuleStore;
+  readonly #limits: LimitSettings;
   readonly #log: Logger;
   readonly #maxQueue: number;
   readonly #defaultTimeoutMs: number;
   readonly #maxTimeoutMs: number;
   readonly #maxWaiters: number;
   readonly #now: () => number;
-  readonly #queue = new Map<string, { job: Job; module: StoredModule; parameters: WasmValue[] }>();
+  readonly #queue = new Map<string, { job: Job; module: CompiledVariant; parameters: WasmValue[] }>();
   readonly #pipelined = new Map<string, Flight>();
   readonly #running = new Map<string, Flight>();
   /** Per job, the callbacks of requests waiting for it to settle. */
@@ -154,7 +165,14 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     super();
     this.#pool = options.pool;
     this.#store = options.store;
-    this.#defaultModule = options.defaultModule;
+    this.#modules = options.modules ?? new ModuleStore({
+      defaultModule: options.defaultModule,
+      maxModules: 1000,
+      maxBytes: 256 * 1024 * 1024,
+      maxModuleBytes: 8 * 1024 * 1024,
+      maxMemoryPages: Math.floor((options.limits ?? DEFAULT_LIMITS).memoryLimitMax / 65_536),
+    });
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#log = options.logger;
     this.#maxQueue = options.maxQueue;
     this.#defaultTimeoutMs = options.defaultTimeoutMs;
@@ -171,25 +189,25 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
    * store is full, or the device is shutting down. With an Idempotency-Key seen before, returns that
    * job if the request is the same, and refuses with WASM64_IDEMPOTENCY_MISMATCH if it is not.
    */
-  submit(request: RunRequest, options: SubmitOptions = {}): Submission {
+  async submit(request: RunRequest, options: SubmitOptions = {}): Promise<Submission> {
     const key = options.idempotencyKey;
-    const fingerprint = key === undefined ? undefined : fingerprintRequest(request);
-    if (key !== undefined) {
-      const earlier = this.#store.getByIdempotencyKey(key);
-      if (earlier !== undefined) {
-        if (earlier.idempotency?.fingerprint !== fingerprint) {
-          throw new ServiceError('WASM64_IDEMPOTENCY_MISMATCH', `the Idempotency-Key "${key}" was used for a different request; use a new key`);
-        }
-        return { job: earlier, replayed: true };
-      }
-    }
-    if (!this.#accepting) throw new ServiceError('WASM64_SHUTTING_DOWN', 'the service is shutting down; retry on another instance or after it restarts');
-    const module = this.#defaultModule;
-    const { fn, parameters } = resolveCall(request, module);
+    // A raw upload is part of the request: its digest stands in for its bytes.
+    const fingerprint = key === undefined ? undefined : fingerprintRequest(options.upload === undefined ? request : { ...request, upload: moduleId(options.upload) });
+    const replay = this.#replay(key, fingerprint);
+    if (replay !== undefined) return replay;
+    this.#checkAccepting();
+    const resolved = await this.#modules.resolve(await moduleSource(request, options.upload, this.#modules.maxModuleBytes));
+    const { fn, parameters } = resolveCall(request, resolved.module);
     const timeoutMs = request.timeout_ms ?? this.#defaultTimeoutMs;
     if (timeoutMs > this.#maxTimeoutMs) {
       throw new ServiceError('WASM64_TIMEOUT_TOO_LONG', `timeout_ms may be at most ${this.#maxTimeoutMs}, got ${timeoutMs}`);
     }
+    const limits = resolveLimits(request, this.#limits, resolved.module);
+    const compiled = await this.#modules.compiledFor(resolved, { memoryCapPages: limits.memoryCapPages, fuel: limits.fuel !== null });
+    // The awaits above let other requests in: one with the same key may have been admitted meanwhile.
+    const raced = this.#replay(key, fingerprint);
+    if (raced !== undefined) return raced;
+    this.#checkAccepting();
     if (this.#queue.size >= this.#maxQueue) {
       throw new ServiceError('WASM64_QUEUE_FULL', `${this.#queue.size} jobs are already waiting; retry shortly`, { 'retry-after': '1' });
     }
@@ -200,19 +218,41 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
       id: randomUUID(),
       seq: ++this.#seq,
       status: 'queued',
-      moduleId: module.id,
+      moduleId: resolved.module.id,
       function: fn.name,
       parameters: parameters.map(fromWasmValue),
       timeoutMs,
+      memoryLimit: limits.memoryLimit,
       createdAt: this.#now(),
     };
+    if (limits.fuel !== null) job.fuel = limits.fuel;
     if (key !== undefined && fingerprint !== undefined) job.idempotency = { key, fingerprint };
     this.#store.add(job);
-    this.#queue.set(job.id, { job, module, parameters });
+    this.#queue.set(job.id, { job, module: compiled, parameters });
     this.#log.debug({ job: job.id, function: job.function }, 'job queued');
     this.#emit('queued', job);
     this.#scheduleDispatch();
     return { job, replayed: false };
+  }
+
+  /** The earlier job of a request repeated with its Idempotency-Key; WASM64_IDEMPOTENCY_MISMATCH if the request differs. */
+  #replay(key: string | undefined, fingerprint: string | undefined): Submission | undefined {
+    if (key === undefined) return undefined;
+    const earlier = this.#store.getByIdempotencyKey(key);
+    if (earlier === undefined) return undefined;
+    if (earlier.idempotency?.fingerprint !== fingerprint) {
+      throw new ServiceError('WASM64_IDEMPOTENCY_MISMATCH', `the Idempotency-Key "${key}" was used for a different request; use a new key`);
+    }
+    return { job: earlier, replayed: true };
+  }
+
+  #checkAccepting(): void {
+    if (!this.#accepting) throw new ServiceError('WASM64_SHUTTING_DOWN', 'the service is shutting down; retry on another instance or after it restarts');
+  }
+
+  /** The module store: uploads, lookups by id, compile counters. */
+  get modules(): ModuleStore {
+    return this.#modules;
   }
 
   /** `status`: the job as it is now, or undefined for an unknown (or expired) id. */
@@ -355,7 +395,14 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
       if (this.#running.size < threads) this.#start(flight);
       else this.#pipelined.set(job.id, flight);
       this.#pool
-        .run({ jobId: job.id, module: module.compiled, function: job.function, parameters }, flight.controller.signal)
+        .run({
+          jobId: job.id,
+          module: module.module,
+          instrumentation: module.instrumentation,
+          fuel: job.fuel ?? null,
+          function: job.function,
+          parameters,
+        }, flight.controller.signal)
         .then(
           (outcome) => this.#finish(flight, outcome),
           (err: unknown) => this.#finish(flight, undefined, err),
@@ -393,6 +440,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
       // Ran although the device still counted it as waiting (a thread freed up sooner than it knew).
       this.#markRunning(job);
       job.durationMs = outcome.durationMs;
+      if (outcome.fuelUsed !== undefined) job.fuelUsed = outcome.fuelUsed;
       if (outcome.ok) this.#settle(job, 'completed', undefined, '', outcome.results);
       else this.#settle(job, 'failed', outcome.code, outcome.message);
     } else {

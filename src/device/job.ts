@@ -31,6 +31,12 @@ export interface Job {
   parameters: ResultValue[];
   /** The job fails with WASM64_TIMEOUT once it has run this long. */
   timeoutMs: number;
+  /** Bytes its memory may grow to. */
+  memoryLimit?: number;
+  /** Fuel granted; absent for an unmetered job. */
+  fuel?: number;
+  /** Fuel consumed, once it ran metered. */
+  fuelUsed?: number;
   results?: ResultValue[];
   error?: JobError;
   /** Epoch milliseconds, on the device's clock. */

@@ -1,11 +1,12 @@
 // The job routes of the ~wasm64@1.0 device: run, status (with long-poll), cancel, and the job list.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import type { FastifyReply } from 'fastify';
 import { ServiceError } from '../errors.js';
 import { isTerminal } from '../device/job.js';
 import type { Job } from '../device/job.js';
-import type { Wasm64Device } from '../device/device.js';
+import type { SubmitOptions, Wasm64Device } from '../device/device.js';
 import { ProblemSchema } from '../schemas/problem.js';
 import {
   JobListSchema,
@@ -14,10 +15,12 @@ import {
   ListQuerySchema,
   RunAcceptedSchema,
   RunHeadersSchema,
+  RunQuerySchema,
   RunRequestSchema,
   StatusQuerySchema,
+  WasmBodySchema,
 } from '../schemas/job.js';
-import type { JobView } from '../schemas/job.js';
+import type { JobView, RunQuery, RunRequest } from '../schemas/job.js';
 import { parsePrefer } from './prefer.js';
 
 export const PREFIX = '/~wasm64@1.0';
@@ -58,6 +61,9 @@ export function toJobView(job: Job): JobView {
     view.result = job.results[0] ?? null;
     view.results = job.results;
   }
+  if (job.memoryLimit !== undefined) view.memory_limit = job.memoryLimit;
+  if (job.fuel !== undefined) view.fuel = job.fuel;
+  if (job.fuelUsed !== undefined) view.fuel_used = job.fuelUsed;
   if (job.error !== undefined) view.error = job.error;
   if (job.startedAt !== undefined) view.started_at = iso(job.startedAt);
   if (job.finishedAt !== undefined) view.finished_at = iso(job.finishedAt);
@@ -72,6 +78,34 @@ function decodeCursor(cursor: string): number {
   const match = /^v1:([1-9][0-9]{0,15})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'));
   if (match?.[1] === undefined) throw new ServiceError('WASM64_BAD_CURSOR', 'the cursor is not one this service gave out; list again without it');
   return Number(match[1]);
+}
+
+/**
+ * The run a request asks for. A JSON body is the request itself; an application/wasm body is the module,
+ * and the call and limits come from the query string (`?function=fac&parameters=5`, parameters repeatable).
+ */
+function runRequestOf(body: RunRequest | Buffer | undefined, query: RunQuery): { body: RunRequest; upload?: Uint8Array } {
+  if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) {
+    throw new ServiceError('WASM64_EMPTY_BODY', 'send a JSON object, or the module itself as application/wasm');
+  }
+  const fromQuery = Object.keys(query).length > 0;
+  if (!Buffer.isBuffer(body)) {
+    if (fromQuery) throw new ServiceError('WASM64_BAD_REQUEST', 'query parameters go with an application/wasm body; put them in the JSON body instead');
+    return { body };
+  }
+  const run: Record<string, unknown> = {};
+  if (query.code !== undefined) run.code = query.code;
+  if (query.function !== undefined) run.function = query.function;
+  if (query.parameters !== undefined) run.parameters = Array.isArray(query.parameters) ? query.parameters : [query.parameters];
+  for (const field of ['timeout_ms', 'memory_limit', 'fuel'] as const) {
+    if (query[field] !== undefined) run[field] = Number(query[field]);
+  }
+  // The same bounds as a JSON body's (minimums, maximums), which the query's digit patterns do not carry.
+  if (!Value.Check(RunRequestSchema, run)) {
+    const error = Value.Errors(RunRequestSchema, run).First();
+    throw new ServiceError('WASM64_BAD_REQUEST', `invalid query: ${error === undefined ? 'it does not match the run schema' : `${error.path} ${error.message}`}`);
+  }
+  return { body: run, upload: new Uint8Array(body.buffer, body.byteOffset, body.length) };
 }
 
 export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app, { device, waitMaxSeconds }) => {
@@ -112,7 +146,13 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
         'Answers 202 with the job id. `Prefer: wait=<seconds>` (RFC 7240) holds the request until the job ends, answering 200 with the job if it ends in time, '
         + 'and says so in `Preference-Applied`. `Idempotency-Key` makes a retried request return the same job.',
       headers: RunHeadersSchema,
-      body: RunRequestSchema,
+      querystring: RunQuerySchema,
+      body: {
+        content: {
+          'application/json': { schema: RunRequestSchema },
+          'application/wasm': { schema: WasmBodySchema },
+        },
+      },
       response: {
         200: documented(JobSchema, 'The job ended within Prefer: wait', { ...LOCATION, ...PREFERENCE_APPLIED, ...REPLAYED }),
         202: documented(RunAcceptedSchema, 'The job is accepted; poll Location', { ...LOCATION, ...PREFERENCE_APPLIED, ...REPLAYED }),
@@ -123,22 +163,29 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
     },
   }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
-    const { job, replayed } = device.submit(request.body, key === undefined ? {} : { idempotencyKey: key });
+    const { body, upload } = runRequestOf(request.body as RunRequest | Buffer | undefined, request.query);
+    const options: SubmitOptions = {};
+    if (key !== undefined) options.idempotencyKey = key;
+    if (upload !== undefined) options.upload = upload;
+    const { job, replayed } = await device.submit(body, options);
     const statusUrl = `${PREFIX}/status/${job.id}`;
     if (replayed) void reply.header('idempotent-replayed', 'true');
     else request.log.info({ job: job.id, function: job.function }, 'job accepted');
     void reply.header('location', statusUrl);
 
+    // A new job is answered as it was accepted, queued, even if dispatch (which runs before this continuation) started it.
+    let status = replayed ? job.status : 'queued';
     const prefer = parsePrefer(request.headers.prefer);
     if (prefer.wait !== undefined) {
       const seconds = Math.min(prefer.wait, waitMaxSeconds);
       void reply.header('preference-applied', `wait=${seconds}`);
       const settled = await waitForJob(job, seconds, reply);
       if (isTerminal(settled)) return reply.code(200).send(toJobView(settled));
+      status = settled.status;
     } else if (prefer.respondAsync) {
       void reply.header('preference-applied', 'respond-async');
     }
-    return reply.code(202).send({ id: job.id, status: job.status, status_url: statusUrl });
+    return reply.code(202).send({ id: job.id, status, status_url: statusUrl });
   });
 
   /**

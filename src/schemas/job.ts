@@ -9,6 +9,28 @@ const Value = Type.Union([Type.Number(), Type.String({ maxLength: 1024 })], {
   description: 'A number, or a string holding one: decimal integers beyond 2^53 (exact i64), "NaN", "Infinity", "-Infinity"',
 });
 
+export const ModuleIdSchema = Type.String({
+  pattern: '^(sha256:)?[0-9a-fA-F]{64}$',
+  description: 'sha256:<hex> of a module in the store (POST /~wasm64@1.0/modules answers it)',
+});
+
+/** The per-job limits, in a JSON body. */
+const LimitFields = {
+  memory_limit: Type.Optional(
+    Type.Integer({
+      minimum: 65_536,
+      description: 'Bytes the module\'s memory may grow to, in whole 64 KiB pages (default DEFAULT_MEMORY_LIMIT, at most MAX_MEMORY_LIMIT); growing past it fails the job with WASM64_MEMORY_LIMIT',
+    }),
+  ),
+  fuel: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'Instructions the job may execute (default DEFAULT_FUEL, at most MAX_FUEL); past it the job fails with WASM64_FUEL_EXHAUSTED',
+    }),
+  ),
+};
+
 export const RunRequestSchema = Type.Object(
   {
     code: Type.Optional(
@@ -22,10 +44,20 @@ export const RunRequestSchema = Type.Object(
         description: 'End the job `failed` with WASM64_TIMEOUT once it has run this long (default DEFAULT_TIMEOUT_MS, at most MAX_TIMEOUT_MS)',
       }),
     ),
+    module: Type.Optional(Type.String({ minLength: 1, contentEncoding: 'base64', description: 'The module to run: a wasm binary (wasm32 or memory64), base64' })),
+    wat: Type.Optional(Type.String({ minLength: 1, description: 'The module to run, as WebAssembly text' })),
+    module_id: Type.Optional(ModuleIdSchema),
+    ...LimitFields,
   },
-  { additionalProperties: false, description: 'Either `code`, or `function` with `parameters`' },
+  {
+    additionalProperties: false,
+    description: 'Either `code`, or `function` with `parameters`; the module is `module`, `wat` or `module_id` (at most one; none runs the default module)',
+  },
 );
 export type RunRequest = Static<typeof RunRequestSchema>;
+
+/** An application/wasm body: the module's bytes (parsed to a Buffer, so the schema only documents it). */
+export const WasmBodySchema = Type.Any({ format: 'binary', description: 'The module (a wasm binary, wasm32 or memory64), as raw bytes' });
 
 export const JobStatusSchema = Type.Union(
   [Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('failed'), Type.Literal('cancelled')],
@@ -35,7 +67,7 @@ export const JobStatusSchema = Type.Union(
 export const JobErrorSchema = Type.Object(
   {
     code: Type.String({
-      description: 'Stable error code: WASM64_TRAP, WASM64_TIMEOUT, WASM64_CANCELLED, WASM64_SHUTDOWN, WASM64_WORKER_FAILED, WASM64_INTERNAL',
+      description: 'Stable error code: WASM64_TRAP, WASM64_FUEL_EXHAUSTED, WASM64_MEMORY_LIMIT, WASM64_STACK_OVERFLOW, WASM64_TIMEOUT, WASM64_CANCELLED, WASM64_SHUTDOWN, WASM64_WORKER_FAILED, WASM64_INTERNAL',
     }),
     message: Type.String({ maxLength: 1024 }),
   },
@@ -50,6 +82,9 @@ export const JobSchema = Type.Object(
     function: Type.String(),
     parameters: Type.Array(Type.Union([Type.Number(), Type.String()])),
     timeout_ms: Type.Integer({ description: 'The timeout the job runs under' }),
+    memory_limit: Type.Optional(Type.Integer({ description: 'The bytes its memory may grow to' })),
+    fuel: Type.Optional(Type.Integer({ description: 'The fuel it was granted (absent: unmetered)' })),
+    fuel_used: Type.Optional(Type.Integer({ description: 'Fuel it consumed: one unit per instruction executed (else and end are free)' })),
     result: Type.Optional(Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'The first result' })),
     results: Type.Optional(Type.Array(Type.Union([Type.Number(), Type.String()]), { description: 'Every result' })),
     error: Type.Optional(JobErrorSchema),
@@ -71,6 +106,26 @@ export const RunAcceptedSchema = Type.Object(
 export type RunAccepted = Static<typeof RunAcceptedSchema>;
 
 export const JobParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+
+const Digits = (description: string): ReturnType<typeof Type.String> => Type.String({ pattern: '^[0-9]{1,16}$', description });
+
+/** The call and limits of a run whose body is the raw module (`Content-Type: application/wasm`), as HyperBEAM takes them. */
+export const RunQuerySchema = Type.Object(
+  {
+    function: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'The exported function to call (application/wasm bodies only)' })),
+    parameters: Type.Optional(
+      Type.Union([Type.String({ maxLength: 1024 }), Type.Array(Type.String({ maxLength: 1024 }), { maxItems: MAX_PARAMETERS })], {
+        description: 'A parameter; repeat it for each one, in order (application/wasm bodies only)',
+      }),
+    ),
+    code: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_CALL_LENGTH, description: 'A call expression, instead of function and parameters' })),
+    timeout_ms: Type.Optional(Digits('As timeout_ms in a JSON body')),
+    memory_limit: Type.Optional(Digits('As memory_limit in a JSON body')),
+    fuel: Type.Optional(Digits('As fuel in a JSON body')),
+  },
+  { additionalProperties: false },
+);
+export type RunQuery = Static<typeof RunQuerySchema>;
 
 // Query strings are not coerced (TypeBox checks values as they are): numbers arrive as strings with a pattern.
 export const StatusQuerySchema = Type.Object(

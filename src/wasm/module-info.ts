@@ -1,4 +1,7 @@
 // Reads what a wasm binary declares (function signatures, exports, imports, memory) from its sections.
+import { BinaryReader, ModuleFormatError } from './binary-reader.js';
+
+export { ModuleFormatError };
 export type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref';
 
 export interface FunctionSignature {
@@ -42,68 +45,18 @@ export interface ModuleInfo {
   hasStart: boolean;
 }
 
-/** Thrown for bytes that are not a well-formed wasm binary header or section layout. */
-export class ModuleFormatError extends Error {
-  override readonly name = 'ModuleFormatError';
-}
-
 const VALUE_TYPES: Record<number, ValueType> = {
   0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x70: 'funcref', 0x6f: 'externref',
 };
 const EXTERN_KINDS: ExternKind[] = ['function', 'table', 'memory', 'global', 'tag'];
 
-class Reader {
-  constructor(private readonly bytes: Uint8Array, public offset = 0) {}
-
-  get done(): boolean {
-    return this.offset >= this.bytes.length;
-  }
-
-  byte(): number {
-    const b = this.bytes[this.offset];
-    if (b === undefined) throw new ModuleFormatError(`unexpected end of module at byte ${this.offset}`);
-    this.offset += 1;
-    return b;
-  }
-
-  /** An unsigned LEB128 of up to 64 bits, as a bigint. */
-  uleb(): bigint {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      const b = this.byte();
-      result |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7n;
-      if (shift > 63n) throw new ModuleFormatError(`LEB128 too long at byte ${this.offset}`);
-    }
-  }
-
-  u32(): number {
-    const v = this.uleb();
-    if (v > 0xffffffffn) throw new ModuleFormatError(`u32 out of range at byte ${this.offset}`);
-    return Number(v);
-  }
-
-  name(): string {
-    const len = this.u32();
-    const end = this.offset + len;
-    if (end > this.bytes.length) throw new ModuleFormatError('name runs past the end of the module');
-    const text = new TextDecoder('utf-8', { fatal: false }).decode(this.bytes.subarray(this.offset, end));
-    this.offset = end;
-    return text;
-  }
-
+/** The section reader, plus the value types this module understands. */
+class Reader extends BinaryReader {
   valueType(): ValueType {
     const code = this.byte();
     const type = VALUE_TYPES[code];
     if (type === undefined) throw new ModuleFormatError(`unsupported value type 0x${code.toString(16)}`);
     return type;
-  }
-
-  skip(n: number): void {
-    this.offset += n;
-    if (this.offset > this.bytes.length) throw new ModuleFormatError('section runs past the end of the module');
   }
 }
 

@@ -13,6 +13,9 @@ const FEATURES = {
   bulk_memory: true,
   reference_types: true,
   simd: true,
+  threads: true,
+  exceptions: true,
+  tail_call: true,
 } as const;
 
 /** Thrown when WAT text does not parse or does not validate; the message is wabt's. */
@@ -28,7 +31,8 @@ export async function compileWat(source: string, filename = 'module.wat'): Promi
   try {
     parsed = tools.parseWat(filename, source, FEATURES);
     parsed.resolveNames();
-    parsed.validate();
+    // wabt's typings omit validate's features argument; without it, validation checks the default features only.
+    (parsed.validate as unknown as (this: typeof parsed, features: typeof FEATURES) => void).call(parsed, FEATURES);
     return new Uint8Array(parsed.toBinary({ log: false, write_debug_names: false }).buffer);
   } catch (err) {
     throw new WatError(err instanceof Error ? err.message.trim() : String(err));

@@ -7,7 +7,8 @@ import { loadConfig } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
 import { Wasm64Device } from '../../src/device/device.js';
 import { MemoryJobStore } from '../../src/device/job-store.js';
-import { loadDefaultModule } from '../../src/device/module-store.js';
+import { limitSettings } from '../../src/device/limits.js';
+import { createModuleStore, loadDefaultModule } from '../../src/device/module-store.js';
 import type { StoredModule } from '../../src/device/module-store.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -41,7 +42,8 @@ export async function buildTestApp(overrides: Partial<Config> = {}, options: Tes
   const device = new Wasm64Device({
     pool,
     store,
-    defaultModule: options.module ?? (await loadDefaultModule()),
+    modules: createModuleStore(config, options.module ?? (await loadDefaultModule())),
+    limits: limitSettings(config),
     logger,
     maxQueue: config.poolMaxQueue,
     defaultTimeoutMs: config.jobTimeoutMs,
