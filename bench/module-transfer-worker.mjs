@@ -7,6 +7,7 @@ const MAX = 32;
 let compiles = 0;
 
 export default function run(task) {
+  if (task.warmup) return null;
   let module = task.module;
   if (module === undefined) {
     module = cache.get(task.hash);

@@ -1,9 +1,11 @@
-// Compares two ways to reuse compiled modules across jobs on the real Piscina pool:
-//   compiled: the main thread compiles once and posts the WebAssembly.Module with every task (V8 shares its code);
+// Compares two ways to reuse compiled modules across jobs, on the real Piscina pool:
+//   compiled:  the main thread compiles once and posts the WebAssembly.Module with every task (V8 shares its code);
 //   bytes+LRU: the main thread posts the bytes (a SharedArrayBuffer, no copy) and a hash; each worker compiles
 //              on a miss and keeps an LRU of compiled modules by hash.
-// Run: npm run build && node bench/module-transfer.mjs
+// Rounds alternate the two, so both see the same machine; the medians are what bench/engine.md reports.
+// Run: npm run build && node bench/module-transfer.mjs   (THREADS, JOBS, ROUNDS to change the sizes)
 import { createHash } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -13,9 +15,11 @@ import { enableMemory64 } from '../dist/wasm/features.js';
 
 enableMemory64();
 const THREADS = Number(process.env.THREADS ?? 2);
-const JOBS = Number(process.env.JOBS ?? 20000);
+const JOBS = Number(process.env.JOBS ?? 5000);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const IN_FLIGHT = THREADS * 2;
 
+/** `functions` small functions, one in 500 exported: the shape of a compiled program, not of a test module. */
 function bigModuleWat(functions) {
   const body = [];
   for (let i = 0; i < functions; i++) {
@@ -26,15 +30,19 @@ function bigModuleWat(functions) {
 }
 
 const modules = [
-  { name: 'default module (1 KiB)', bytes: new Uint8Array(await readFile('src/wasm/default-module.wasm')), function: 'add' },
-  { name: '5000 functions, 10 exported', bytes: await compileWat(bigModuleWat(5000)), function: 'f1000' },
+  { name: 'default module', bytes: new Uint8Array(await readFile('src/wasm/default-module.wasm')), function: 'add' },
+  { name: '5000 functions', bytes: await compileWat(bigModuleWat(5000)), function: 'f1000' },
 ];
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function measure(mode, mod) {
   const pool = new Piscina({
     filename: fileURLToPath(new URL('./module-transfer-worker.mjs', import.meta.url)),
     minThreads: THREADS, maxThreads: THREADS, idleTimeout: 60_000, concurrentTasksPerWorker: 1,
   });
+  // Let every thread come up before timing anything.
+  await Promise.all(Array.from({ length: THREADS }, () => pool.run({ warmup: true })));
   const hash = createHash('sha256').update(mod.bytes).digest('hex');
   const shared = new Uint8Array(new SharedArrayBuffer(mod.bytes.length));
   shared.set(mod.bytes);
@@ -43,30 +51,33 @@ async function measure(mode, mod) {
   const task = () => (mode === 'compiled'
     ? { module: compiled, function: mod.function, parameters: [2n, 3n] }
     : { hash, bytes: shared, function: mod.function, parameters: [2n, 3n] });
-  // The first job, cold: what a client waits for the first time it sends this module.
   await pool.run(task());
   const first = performance.now() - t0;
-  const jobs = JOBS;
   let done = 0;
   let submitted = 0;
   const t1 = performance.now();
   await new Promise((resolve, reject) => {
     const next = () => {
-      if (submitted >= jobs) { if (done === jobs) resolve(); return; }
+      if (submitted >= JOBS) { if (done === JOBS) resolve(); return; }
       submitted++;
       pool.run(task()).then(() => { done++; next(); }, reject);
     };
     for (let i = 0; i < IN_FLIGHT; i++) next();
   });
-  const seconds = (performance.now() - t1) / 1000;
+  const perSecond = JOBS / ((performance.now() - t1) / 1000);
   await pool.destroy();
-  return { first, perSecond: jobs / seconds };
+  return { first, perSecond };
 }
 
-console.log(`node ${process.version}, ${THREADS} threads, ${JOBS} jobs per run, ${IN_FLIGHT} in flight`);
+console.log(`node ${process.version}, ${THREADS} threads, ${JOBS} jobs per round, ${ROUNDS} rounds, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 for (const mod of modules) {
-  for (const mode of ['compiled', 'bytes+LRU', 'compiled', 'bytes+LRU']) {
-    const { first, perSecond } = await measure(mode, mod);
-    console.log(`${mod.name.padEnd(26)} ${String(mod.bytes.length).padStart(7)} B  ${mode.padEnd(10)} first job ${first.toFixed(1).padStart(7)} ms   ${Math.round(perSecond)} jobs/s`);
+  const results = { compiled: [], 'bytes+LRU': [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of round % 2 === 0 ? ['compiled', 'bytes+LRU'] : ['bytes+LRU', 'compiled']) results[mode].push(await measure(mode, mod));
+  }
+  for (const [mode, runs] of Object.entries(results)) {
+    const rates = runs.map((r) => Math.round(r.perSecond));
+    console.log(`${mod.name} (${mod.bytes.length} B) ${mode.padEnd(10)} median ${median(rates)} jobs/s [${rates.join(', ')}], first job median ${median(runs.map((r) => r.first)).toFixed(1)} ms`);
   }
 }
+console.log(`load after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
