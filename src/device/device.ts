@@ -172,6 +172,8 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
    * job if the request is the same, and refuses with WASM64_IDEMPOTENCY_MISMATCH if it is not.
    */
   submit(request: RunRequest, options: SubmitOptions = {}): Submission {
+    // From the key lookup to store.add this runs in one synchronous turn, so two requests with the same
+    // key cannot both create a job. An await added in between must look the key up again before store.add.
     const key = options.idempotencyKey;
     const fingerprint = key === undefined ? undefined : fingerprintRequest(request);
     if (key !== undefined) {
