@@ -276,6 +276,14 @@ describe('idempotency', () => {
     expect(other.body.id).not.toBe(first.body.id);
   });
 
+  it('creates one job for many concurrent requests with the same key', async () => {
+    const t = await start();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => run(t, { code: 'add(2,3)' }, { 'idempotency-key': 'burst' })));
+    expect(new Set(answers.map((a) => a.body.id as string)).size).toBe(1);
+    expect(answers.filter((a) => a.headers['idempotent-replayed'] === 'true')).toHaveLength(19);
+    expect(t.store.size).toBe(1);
+  });
+
   it('refuses the same key with a different body with 422 WASM64_IDEMPOTENCY_MISMATCH and creates nothing', async () => {
     const t = await start();
     const headers = { 'idempotency-key': 'k-1' };
