@@ -154,8 +154,9 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     frameguard: { action: 'deny' },
   });
-  // Per client: its token when the service has API_TOKENS, else its address. Routes after this are limited
-  // unless they opt out (health and metrics); the hook runs after authentication, which needs no token budget.
+  // Per client: its token when the service has API_TOKENS, else its address. Routes registered after this
+  // are limited unless they opt out (health and metrics). The limit's hook runs after authentication's, so
+  // it knows the token, and a request refused with 401 spends no one's budget.
   if (config.rateLimitMax > 0) {
     await app.register(rateLimit, {
       global: true,
