@@ -21,7 +21,8 @@ export async function startServer(env: Record<string, string> = {}, nodeArgs: st
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': it comes once stdout is drained, so `logs` then holds every line the server printed.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 15_000);
     void exited.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
