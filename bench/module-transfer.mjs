@@ -3,6 +3,7 @@
 //   bytes+LRU: the main thread posts the bytes (a SharedArrayBuffer, no copy) and a hash; each worker compiles
 //              on a miss and keeps an LRU of compiled modules by hash.
 // Rounds alternate the two, so both see the same machine; the medians are what bench/engine.md reports.
+// CPU per job (all threads of the process) is the steadier figure on a shared machine; jobs/s is shown beside it.
 // Run: npm run build && node bench/module-transfer.mjs   (THREADS, JOBS, ROUNDS to change the sizes)
 import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -55,6 +56,7 @@ async function measure(mode, mod) {
   const first = performance.now() - t0;
   let done = 0;
   let submitted = 0;
+  const cpu0 = process.cpuUsage();
   const t1 = performance.now();
   await new Promise((resolve, reject) => {
     const next = () => {
@@ -65,8 +67,11 @@ async function measure(mode, mod) {
     for (let i = 0; i < IN_FLIGHT; i++) next();
   });
   const perSecond = JOBS / ((performance.now() - t1) / 1000);
+  // CPU time of every thread of this process (main and workers) per job: steadier than jobs/s on a loaded machine.
+  const cpu = process.cpuUsage(cpu0);
+  const cpuPerJob = (cpu.user + cpu.system) / JOBS;
   await pool.destroy();
-  return { first, perSecond };
+  return { first, perSecond, cpuPerJob };
 }
 
 console.log(`node ${process.version}, ${THREADS} threads, ${JOBS} jobs per round, ${ROUNDS} rounds, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -77,7 +82,9 @@ for (const mod of modules) {
   }
   for (const [mode, runs] of Object.entries(results)) {
     const rates = runs.map((r) => Math.round(r.perSecond));
-    console.log(`${mod.name} (${mod.bytes.length} B) ${mode.padEnd(10)} median ${median(rates)} jobs/s [${rates.join(', ')}], first job median ${median(runs.map((r) => r.first)).toFixed(1)} ms`);
+    const cpu = runs.map((r) => Math.round(r.cpuPerJob));
+    console.log(`${mod.name} (${mod.bytes.length} B) ${mode.padEnd(10)} CPU median ${median(cpu)} µs/job [${cpu.join(', ')}], `
+      + `${median(rates)} jobs/s [${rates.join(', ')}], first job median ${median(runs.map((r) => r.first)).toFixed(1)} ms`);
   }
 }
 console.log(`load after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);

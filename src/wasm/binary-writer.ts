@@ -3,8 +3,12 @@
 const utf8 = new TextEncoder();
 
 export class BinaryWriter {
-  #buffer = new Uint8Array(256);
+  #buffer: Uint8Array;
   #length = 0;
+
+  constructor(capacity = 64) {
+    this.#buffer = new Uint8Array(capacity);
+  }
 
   get length(): number {
     return this.#length;
@@ -29,6 +33,21 @@ export class BinaryWriter {
     this.#reserve(data.length);
     this.#buffer.set(data, this.#length);
     this.#length += data.length;
+    return this;
+  }
+
+  /** Appends `source[from, to)`; short ranges byte by byte, which beats making a subarray for them. */
+  copy(source: Uint8Array, from: number, to: number): this {
+    const n = to - from;
+    this.#reserve(n);
+    if (n < 64) {
+      const buffer = this.#buffer;
+      let at = this.#length;
+      for (let i = from; i < to; i++) buffer[at++] = source[i] ?? 0;
+    } else {
+      this.#buffer.set(source.subarray(from, to), this.#length);
+    }
+    this.#length += n;
     return this;
   }
 
@@ -86,5 +105,16 @@ export class BinaryWriter {
 
   finish(): Uint8Array {
     return this.#buffer.slice(0, this.#length);
+  }
+
+  /** What is written so far, without copying: valid until the next write or reset. */
+  view(): Uint8Array {
+    return this.#buffer.subarray(0, this.#length);
+  }
+
+  /** Empties the writer and keeps its buffer, for reuse. */
+  reset(): this {
+    this.#length = 0;
+    return this;
   }
 }

@@ -2,7 +2,9 @@
 // growth past that cap into a trap the worker can tell apart, and optionally meters fuel per basic block.
 import { BinaryReader, ModuleFormatError } from './binary-reader.js';
 import { BinaryWriter } from './binary-writer.js';
-import { Op, readInstruction, skipValueType } from './instructions.js';
+import { skipValueType } from './instructions.js';
+import { rewriteBody } from './rewrite-body.js';
+import type { BodyRewrite } from './rewrite-body.js';
 
 export interface InstrumentOptions {
   /** Largest size, in 64 KiB pages, any memory the module defines may reach; null leaves memories as declared. */
@@ -42,14 +44,6 @@ const I64 = 0x7e;
 /** The most pages the spec lets a memory declare: 4 GiB for wasm32, 2^48 pages for memory64. */
 const MAX_PAGES = { i32: 65_536, i64: 2 ** 48 } as const;
 const SECTION_ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
-
-/** After these the next instruction starts a new basic block (a branch target, or code after a branch). */
-const BLOCK_ENDS = new Set<number>([
-  Op.loop, Op.if, Op.else, Op.end, Op.brIf, Op.catch, Op.catchAll, Op.delegate, Op.brOnNull, Op.brOnNonNull,
-  Op.br, Op.brTable, Op.return, Op.unreachable, Op.throw, Op.rethrow, Op.throwRef,
-  Op.returnCall, Op.returnCallIndirect, Op.returnCallRef,
-]);
-const OPENS_BLOCK = new Set<number>([Op.block, Op.loop, Op.if, Op.try, Op.tryTable]);
 
 interface Section {
   id: number;
@@ -145,16 +139,30 @@ function capMemories(bytes: Uint8Array, section: Section, firstIndex: number, ca
   return { payload: w.finish(), capped };
 }
 
-/** Checks that the type section holds only plain function types, so appended types get the next indexes. */
-function checkTypeSection(bytes: Uint8Array, section: Section | undefined): void {
-  if (section === undefined) return;
+/**
+ * The parameter count of each type. Checks that the type section holds only plain function types, so
+ * appended types get the next indexes.
+ */
+function typeParams(bytes: Uint8Array, section: Section | undefined): number[] {
+  const params: number[] = [];
+  if (section === undefined) return params;
   const r = new BinaryReader(bytes, section.start);
   for (let n = r.u32(); n > 0; n--) {
     const form = r.byte();
     if (form !== 0x60) throw new ModuleFormatError(`unsupported type form 0x${form.toString(16)} (GC types cannot be instrumented)`);
-    for (let p = r.u32(); p > 0; p--) skipValueType(r);
+    const count = r.u32();
+    for (let p = count; p > 0; p--) skipValueType(r);
     for (let q = r.u32(); q > 0; q--) skipValueType(r);
+    params.push(count);
   }
+  return params;
+}
+
+/** The type index of each function the module defines. */
+function functionTypes(bytes: Uint8Array, section: Section | undefined): number[] {
+  if (section === undefined) return [];
+  const r = new BinaryReader(bytes, section.start);
+  return Array.from({ length: r.u32() }, () => r.u32());
 }
 
 function exportNames(bytes: Uint8Array, section: Section | undefined): Set<string> {
@@ -174,15 +182,6 @@ function uniqueName(base: string, taken: Set<string>): string {
   for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
   taken.add(name);
   return name;
-}
-
-/** `fuel < cost` traps with Status.fuelExhausted; otherwise `fuel -= cost`. */
-function writeMeter(w: BinaryWriter, cost: number, fuelGlobal: number, statusGlobal: number): void {
-  w.byte(0x23).uleb(fuelGlobal).byte(0x42).sleb(cost).byte(0x54) // global.get fuel; i64.const cost; i64.lt_u
-    .byte(0x04).byte(0x40) // if
-    .byte(0x41).sleb(Status.fuelExhausted).byte(0x24).uleb(statusGlobal).byte(0x00) // status = 1; unreachable
-    .byte(0x0b) // end
-    .byte(0x23).uleb(fuelGlobal).byte(0x42).sleb(cost).byte(0x7d).byte(0x24).uleb(fuelGlobal); // fuel -= cost
 }
 
 /**
@@ -205,58 +204,6 @@ function guardBody(memory: CappedMemory, statusGlobal: number): Uint8Array {
   return new BinaryWriter().sized(w.finish()).finish();
 }
 
-interface CodeRewrite {
-  fuelGlobal: number;
-  statusGlobal: number;
-  fuel: boolean;
-  /** Capped memories by index; a `memory.grow` of one becomes a call to its guard. */
-  capped: Map<number, CappedMemory>;
-  /** Assigns (on first use) the function index of a memory's guard. */
-  guardIndex: (memory: CappedMemory) => number;
-}
-
-/** Rewrites one function body (size-prefixed in the output). */
-function rewriteBody(bytes: Uint8Array, start: number, end: number, rewrite: CodeRewrite, out: BinaryWriter): void {
-  const r = new BinaryReader(bytes.subarray(0, end), start);
-  for (let n = r.u32(); n > 0; n--) {
-    r.u32();
-    skipValueType(r);
-  }
-  const body = new BinaryWriter().bytes(bytes.subarray(start, r.offset));
-  let depth = 1;
-  let segmentStart = r.offset;
-  let cost = 0;
-  let grows: { start: number; end: number; guard: number }[] = [];
-
-  const flush = (segmentEnd: number): void => {
-    if (rewrite.fuel && cost > 0) writeMeter(body, cost, rewrite.fuelGlobal, rewrite.statusGlobal);
-    let from = segmentStart;
-    for (const grow of grows) {
-      body.bytes(bytes.subarray(from, grow.start)).byte(0x10).uleb(grow.guard);
-      from = grow.end;
-    }
-    body.bytes(bytes.subarray(from, segmentEnd));
-    segmentStart = segmentEnd;
-    cost = 0;
-    grows = [];
-  };
-
-  while (depth > 0) {
-    const at = r.offset;
-    const op = readInstruction(r);
-    if (op === Op.memoryGrow && rewrite.capped.size > 0) {
-      const memory = rewrite.capped.get(new BinaryReader(bytes, at + 1).u32());
-      if (memory !== undefined) grows.push({ start: at, end: r.offset, guard: rewrite.guardIndex(memory) });
-    }
-    if (op !== Op.end && op !== Op.else) cost++;
-    if (OPENS_BLOCK.has(op)) depth++;
-    else if (op === Op.end || op === Op.delegate) depth--;
-    if (depth === 0 || (rewrite.fuel && BLOCK_ENDS.has(op))) flush(r.offset);
-  }
-  if (r.offset !== end) throw new ModuleFormatError(`function body ends at byte ${r.offset}, not at ${end}`);
-  out.sized(body.finish());
-}
-
 /**
  * Rewrites `bytes` (a module the engine has validated) for the given limits. Returns the original bytes
  * when nothing needs changing. Throws MemoryCapError when a memory's minimum is above the cap,
@@ -277,34 +224,42 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
   }
   if (!options.fuel && capped.length === 0) return { bytes, instrumentation: null, cappedMemories: 0 };
 
-  checkTypeSection(bytes, find(1));
-  const definedFunctions = vectorHead(bytes, find(3)).count;
+  const params = typeParams(bytes, find(1));
+  const types = functionTypes(bytes, find(3));
+  const definedFunctions = types.length;
   const statusGlobal = imports.globals + vectorHead(bytes, find(6)).count;
   const guards = new Map<number, { memory: CappedMemory; index: number }>();
-  const rewrite: CodeRewrite = {
+  const cappedByIndex = new Map(capped.map((m) => [m.index, m]));
+  const rewrite: BodyRewrite = {
+    fuel: options.fuel,
     fuelGlobal: statusGlobal + 1,
     statusGlobal,
-    fuel: options.fuel,
-    capped: new Map(capped.map((m) => [m.index, m])),
-    guardIndex: (memory) => {
-      let guard = guards.get(memory.index);
+    fuelExhausted: Status.fuelExhausted,
+    // Guards are appended after every function the module has, in the order code first grows each memory.
+    guardFor: (index) => {
+      const memory = cappedByIndex.get(index);
+      if (memory === undefined) return undefined;
+      let guard = guards.get(index);
       if (guard === undefined) {
         guard = { memory, index: imports.functions + definedFunctions + guards.size };
-        guards.set(memory.index, guard);
+        guards.set(index, guard);
       }
       return guard.index;
     },
   };
 
   const codeSection = find(10);
-  const code = new BinaryWriter();
+  const code = new BinaryWriter(bytes.length * 2);
+  const scratch = new BinaryWriter(4096);
   const codeHead = vectorHead(bytes, codeSection);
   if (codeSection !== undefined) {
     const r = new BinaryReader(bytes, codeSection.start);
     r.u32();
     for (let i = 0; i < codeHead.count; i++) {
       const size = r.u32();
-      rewriteBody(bytes, r.offset, r.offset + size, rewrite, code);
+      const paramCount = params[types[i] ?? -1];
+      if (paramCount === undefined) throw new ModuleFormatError(`function ${i} has no type`);
+      rewriteBody(bytes, r.offset, r.offset + size, paramCount, rewrite, code, scratch);
       r.skip(size);
     }
   }

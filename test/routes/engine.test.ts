@@ -213,10 +213,10 @@ describe('fuel', () => {
     await stillServing();
   });
 
-  it('reports the exact fuel a completed job used (9n + 7 for count(n))', async () => {
+  it('reports the exact fuel a completed job used (9n + 12 for count(n))', async () => {
     const module = await base64('loops');
-    expect(await job({ module, code: 'count(10)', fuel: 1000 })).toMatchObject({ status: 'completed', result: 10, fuel: 1000, fuel_used: 97 });
-    expect(await job({ module, code: 'count(10)', fuel: 96 })).toMatchObject({ status: 'failed', error: { code: 'WASM64_FUEL_EXHAUSTED' } });
+    expect(await job({ module, code: 'count(10)', fuel: 1000 })).toMatchObject({ status: 'completed', result: 10, fuel: 1000, fuel_used: 102 });
+    expect(await job({ module, code: 'count(10)', fuel: 101 })).toMatchObject({ status: 'failed', error: { code: 'WASM64_FUEL_EXHAUSTED' } });
     const unmetered = await job({ module, code: 'count(10)' });
     expect(unmetered.fuel).toBeUndefined();
     expect(unmetered.fuel_used).toBeUndefined();

@@ -44,7 +44,7 @@ describe('evaluate', () => {
 
   it('reports the fuel used, and fails with WASM64_FUEL_EXHAUSTED when it runs out', async () => {
     const { module, instrumentation } = await instrumented('loops', { memoryCapPages: null, fuel: true });
-    expect(evaluate(module, 'count', [10n], { instrumentation, fuel: 1000 })).toEqual({ ok: true, results: [10n], fuelUsed: 97 });
+    expect(evaluate(module, 'count', [10n], { instrumentation, fuel: 1000 })).toEqual({ ok: true, results: [10n], fuelUsed: 102 });
     expect(evaluate(module, 'spin', [], { instrumentation, fuel: 5000 })).toMatchObject({ ok: false, code: 'WASM64_FUEL_EXHAUSTED', fuelUsed: 5000 });
   });
 
