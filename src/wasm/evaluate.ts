@@ -35,8 +35,8 @@ function failureCode(err: unknown, instrumented: InstrumentedInstance | undefine
 }
 
 const LIMIT_MESSAGES: Partial<Record<EvaluationFailureCode, string>> = {
-  WASM64_FUEL_EXHAUSTED: 'the job used all its fuel',
-  WASM64_MEMORY_LIMIT: 'memory.grow would take the memory past its limit',
+  WASM64_FUEL_EXHAUSTED: 'the job used all its fuel; send a larger fuel to let it run longer',
+  WASM64_MEMORY_LIMIT: 'memory.grow would take the memory past the job\'s memory_limit; send a larger memory_limit',
 };
 
 /**
