@@ -2,6 +2,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { DeviceEvents } from './device/device.js';
+import type { ModuleStoreStats } from './device/module-store.js';
 import type { WorkerStats } from './worker/pool.js';
 
 /**
@@ -12,6 +13,7 @@ export interface MetricsSources {
   /** Jobs waiting for a worker. */
   readonly queued: number;
   readonly workers: WorkerStats;
+  readonly modules: { stats(): ModuleStoreStats };
   on<K extends keyof DeviceEvents>(event: K, listener: (...args: DeviceEvents[K]) => void): unknown;
 }
 
@@ -57,6 +59,13 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
   gauge('wasm64_workers_live', 'Worker threads alive', () => sources.workers.live);
   gauge('wasm64_workers_busy', 'Worker threads executing a job', () => sources.workers.busy);
   mirroredCounter(registry, 'wasm64_worker_restarts_total', 'Worker threads started to replace one that exited', () => sources.workers.restarts);
+  const modules = (): ModuleStoreStats => sources.modules.stats();
+  mirroredCounter(registry, 'wasm64_compile_cache_hits_total', 'Jobs that ran already compiled code', () => modules().hits);
+  mirroredCounter(registry, 'wasm64_compile_cache_misses_total', 'Jobs whose submission had to compile', () => modules().misses);
+  mirroredCounter(registry, 'wasm64_module_compiles_total', 'Module compilations (uploads, and variants instrumented for limits)', () => modules().compiles);
+  mirroredCounter(registry, 'wasm64_module_evictions_total', 'Modules evicted from the bounded module store', () => modules().evictions);
+  gauge('wasm64_modules_stored', 'Modules in the module store', () => modules().modules);
+  gauge('wasm64_module_store_bytes', 'Bytes of modules in the module store', () => modules().bytes);
 
   const labels = ['method', 'route', 'status_code'] as const;
   const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests answered', labelNames: labels, registers: [registry] });

@@ -71,7 +71,9 @@ async function stop(signal: string): Promise<void> {
   logger.info({ jobs: ended, ms: Date.now() - began }, 'every job is terminal; worker pool destroyed');
   await app.close();
   logger.info({ ms: Date.now() - began }, 'stopped');
-  process.exit(0);
+  // Not process.exit(): pino writes asynchronously, and exiting now could drop that last line. With the
+  // server closed and the pool gone, nothing holds the event loop, so the process ends once it is written.
+  process.exitCode = 0;
 }
 process.on('SIGTERM', () => void stop('SIGTERM'));
 process.on('SIGINT', () => void stop('SIGINT'));

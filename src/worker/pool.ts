@@ -44,6 +44,11 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     idleTimeout: 60_000,
     maxQueue: options.maxQueue,
     concurrentTasksPerWorker: 1,
+    // Piscina loads the worker with require() first; on Node 20 that is require(esm), which once aborted a
+    // whole test process (FATAL v8::Module::IsGraphAsync, from loadESMFromCJS in a starting worker). Without
+    // require(esm) Piscina falls back to import(), the loader's long-standing path. (The parent's own flags
+    // are not passed on: V8 flags are refused here, and each worker enables memory64 itself.)
+    execArgv: ['--no-experimental-require-module'],
   });
   // Piscina starts `threads` workers at once; every worker it creates after them replaces one that exited.
   let created = 0;

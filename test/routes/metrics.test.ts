@@ -62,6 +62,25 @@ describe('GET /metrics', () => {
     await expect.poll(async () => sample(await scrape(), 'wasm64_workers_live'), { timeout: 10_000 }).toBe(2);
   });
 
+  it('counts compile-cache hits and misses as the module store does', async () => {
+    // The first job on a new module compiles it (a miss); the second reuses it (a hit).
+    const before = t.device.modules.stats();
+    const wat = '(module (func (export "seven") (result i32) i32.const 7))';
+    for (let i = 0; i < 2; i++) {
+      const res = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', payload: { wat, function: 'seven' } });
+      expect(res.statusCode).toBe(202);
+      expect(await pollJob(t.app, res.json<{ id: string }>().id)).toMatchObject({ status: 'completed', result: 7 });
+    }
+    const text = await scrape();
+    const stats = t.device.modules.stats();
+    expect(stats).toMatchObject({ misses: before.misses + 1, hits: before.hits + 1, modules: before.modules + 1 });
+    expect(sample(text, 'wasm64_compile_cache_hits_total')).toBe(stats.hits);
+    expect(sample(text, 'wasm64_compile_cache_misses_total')).toBe(stats.misses);
+    expect(sample(text, 'wasm64_module_compiles_total')).toBe(stats.compiles);
+    expect(sample(text, 'wasm64_modules_stored')).toBe(stats.modules);
+    expect(sample(text, 'wasm64_module_store_bytes')).toBe(stats.bytes);
+  });
+
   it('reports the queue and the workers as they are at the scrape', async () => {
     const text = await scrape();
     expect(sample(text, 'wasm64_queue_depth')).toBe(0);
