@@ -26,8 +26,9 @@ export function parseDuration(value: string): number {
   return ms;
 }
 
+/** A positive whole number (a page size, units of fuel). */
 export function parseLimit(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('Give a positive whole number.');
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('Give a positive whole number.');
   return Number(value);
 }
 
@@ -38,4 +39,11 @@ export function collect(value: string, previous: string[] | undefined): string[]
 /** A safe integer goes as a JSON number; anything else (big i64, floats, nan) as a string the service parses exactly. */
 export function toParameter(text: string): number | string {
   return /^-?\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : text;
+}
+
+/** `65536`, `64KiB`, `16MiB`, `1GiB` to bytes. */
+export function parseSize(value: string): number {
+  const match = /^(\d+)(B|KiB|MiB|GiB)?$/.exec(value.trim());
+  if (match?.[1] === undefined) throw new InvalidArgumentError('Give a size in bytes, or with KiB, MiB or GiB: 16MiB.');
+  return Number(match[1]) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[(match[2] ?? 'B') as 'B' | 'KiB' | 'MiB' | 'GiB'];
 }

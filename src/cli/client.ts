@@ -1,6 +1,8 @@
 // The service's HTTP API as the CLI uses it: one method per route, failures as typed errors.
 import type { Problem } from '../errors.js';
 import type { JobList, JobView, RunAccepted, RunRequest } from '../schemas/job.js';
+import type { ModuleView } from '../schemas/module.js';
+import type { ModuleSource } from './module-file.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 const DEVICE = '/~wasm64@1.0';
@@ -33,6 +35,8 @@ export class ProblemError extends Error {
 
 interface RequestOptions {
   body?: unknown;
+  /** Sent as it is, with its own content type, instead of a JSON body. */
+  raw?: { type: string; bytes: Uint8Array };
   headers?: Record<string, string>;
   query?: Record<string, string | undefined>;
   signal?: AbortSignal;
@@ -109,6 +113,20 @@ export class DispatcherClient {
     return this.#request<JobView>('POST', `/cancel/${encodeURIComponent(id)}`, {});
   }
 
+  /** POST /modules: stores a module (a binary as application/wasm, text as JSON `wat`) and describes it. */
+  addModule(source: ModuleSource): Promise<ModuleView> {
+    return this.#request<ModuleView>(
+      'POST',
+      '/modules',
+      source.kind === 'wasm' ? { raw: { type: 'application/wasm', bytes: source.bytes } } : { body: { wat: source.text } },
+    );
+  }
+
+  /** GET /modules/:id: a stored module's description. */
+  module(id: string): Promise<ModuleView> {
+    return this.#request<ModuleView>('GET', `/modules/${encodeURIComponent(id)}`, {});
+  }
+
   /** GET /jobs: a page of jobs, newest first, with the cursor of the next page. */
   list({ status, limit, cursor }: ListOptions = {}): Promise<JobList> {
     return this.#request<JobList>('GET', '/jobs', { query: { status, limit: limit === undefined ? undefined : String(limit), cursor } });
@@ -132,7 +150,7 @@ export class DispatcherClient {
     }
   }
 
-  async #request<T>(method: string, path: string, { body, headers = {}, query = {}, signal }: RequestOptions): Promise<T> {
+  async #request<T>(method: string, path: string, { body, raw, headers = {}, query = {}, signal }: RequestOptions): Promise<T> {
     const search = new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined));
     const url = `${this.server}${DEVICE}${path}${search.size > 0 ? `?${search.toString()}` : ''}`;
     const auth = this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` };
@@ -140,6 +158,9 @@ export class DispatcherClient {
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { ...init.headers, 'content-type': 'application/json' };
+    } else if (raw !== undefined) {
+      init.body = raw.bytes;
+      init.headers = { ...init.headers, 'content-type': raw.type };
     }
     if (signal) init.signal = signal;
     let response: Response;

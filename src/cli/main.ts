@@ -4,12 +4,12 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ServiceError } from '../errors.js';
 import type { JobView, RunRequest } from '../schemas/job.js';
-import { collect, parseDuration, parseLimit, parsePort, parseServer, toParameter } from './arguments.js';
+import { collect, parseDuration, parseLimit, parsePort, parseServer, parseSize, toParameter } from './arguments.js';
 import { DEFAULT_SERVER, DispatcherClient, ProblemError, ServerUnreachableError } from './client.js';
 import { CliError, EXIT, exitCodeForStatus } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
 import { readModuleFile } from './module-file.js';
-import { formatJob, formatJobList, formatJson, problemMessage, statusCommand, unreachableMessage } from './output.js';
+import { formatJob, formatJobList, formatJson, formatModule, problemMessage, statusCommand, unreachableMessage } from './output.js';
 import { startSpinner } from './spinner.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -26,6 +26,9 @@ interface RunOptions {
   timeout?: number;
   idempotencyKey?: string;
   module?: string;
+  moduleId?: string;
+  fuel?: number;
+  memoryLimit?: number;
   wait?: true;
   json?: true;
   local?: true;
@@ -74,28 +77,32 @@ function callOf(command: Command, options: RunOptions): RunRequest {
   return command.error('job-dispatcher: say what to run: --code "add(2,3)", or --function add --param 2 --param 3', { exitCode: EXIT.usage });
 }
 
-function runRequest(command: Command, options: RunOptions): RunRequest {
+/** The call with its module and limits: a module file goes as base64 bytes (`module`) or as text (`wat`). */
+async function runRequest(command: Command, options: RunOptions): Promise<RunRequest> {
   const request = callOf(command, options);
+  if (options.module !== undefined) {
+    const source = await readModuleFile(options.module);
+    if (source.kind === 'wasm') request.module = Buffer.from(source.bytes).toString('base64');
+    else request.wat = source.text;
+  }
+  if (options.moduleId !== undefined) request.module_id = options.moduleId;
   if (options.timeout !== undefined) request.timeout_ms = options.timeout;
+  if (options.fuel !== undefined) request.fuel = options.fuel;
+  if (options.memoryLimit !== undefined) request.memory_limit = options.memoryLimit;
   return request;
 }
 
 async function run(this: Command, options: RunOptions): Promise<void> {
-  const request = runRequest(this, options);
+  const request = await runRequest(this, options);
   if (options.local === true) {
     const { runLocally } = await import('./local.js');
-    const module = options.module === undefined ? undefined : await readModuleFile(options.module);
     const spinner = startSpinner(process.stderr, 'running in this process');
     try {
-      printJob(await runLocally(request, module === undefined ? {} : { module }), options.json);
+      printJob(await runLocally(request), options.json);
     } finally {
       spinner.stop();
     }
     return;
-  }
-  if (options.module !== undefined) {
-    // The service takes modules once it has the modules API (issue 5); until then they run --local only.
-    this.error('job-dispatcher: this version sends --module only with --local: add --local to run it in this process', { exitCode: EXIT.usage });
   }
   const client = clientOf(this);
   const accepted = await client.run(request, options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey });
@@ -128,6 +135,16 @@ async function list(this: Command, options: { status?: string; limit?: number; c
   process.stdout.write(formatJobList(page.jobs));
   // On stderr, so that stdout stays one line per job for scripts.
   if (page.next_cursor !== null) process.stderr.write(`more: job-dispatcher wasm64@1.0 list --cursor ${page.next_cursor}\n`);
+}
+
+async function addModule(this: Command, file: string, options: { json?: true }): Promise<void> {
+  const module = await clientOf(this).addModule(await readModuleFile(file));
+  process.stdout.write(options.json === true ? `${formatJson(module)}\n` : `${module.module_id}\n`);
+}
+
+async function showModule(this: Command, id: string, options: { json?: true }): Promise<void> {
+  const module = await clientOf(this).module(id);
+  process.stdout.write(options.json === true ? `${formatJson(module)}\n` : formatModule(module));
 }
 
 async function serve(options: { host?: string; port?: string }): Promise<void> {
@@ -173,7 +190,10 @@ Examples:
     .addOption(new Option('-c, --code <expression>', 'the call, e.g. "add(2,3)"').conflicts(['function', 'param']))
     .option('-f, --function <name>', 'the exported function to call (with --param)')
     .option('-p, --param <value>', 'a parameter of --function (repeat it: --param 2 --param 3)', collect)
-    .option('-m, --module <file>', 'the module to run instead of the default one: a .wasm binary or WebAssembly text (.wat)')
+    .addOption(new Option('-m, --module <file>', 'the module to run instead of the default one: a .wasm binary or WebAssembly text (.wat)').conflicts('moduleId'))
+    .option('--module-id <id>', 'a module stored with `modules add` (sha256:...)')
+    .option('--fuel <units>', 'stop the job after this many instructions (WASM64_FUEL_EXHAUSTED); the job reports fuel_used', parseLimit)
+    .option('--memory-limit <size>', "cap the module's memory: bytes, or 64KiB, 16MiB, 1GiB (whole 64 KiB pages)", parseSize)
     .option('-t, --timeout <duration>', 'stop the job after this long: 500ms, 5s, 2m (the server caps it)', parseDuration)
     .option('--idempotency-key <key>', 'repeating a run with the same key and call returns the same job, not a new one')
     .option('-w, --wait', 'wait for the job and print its result')
@@ -192,6 +212,10 @@ Examples:
     .option('--cursor <cursor>', 'the page after this one (printed on stderr after a full page)')
     .option('--json', "print the API's JSON page")
     .action(list);
+
+  const modules = device.command('modules').description('store a module once, then run it by id with run --module-id');
+  modules.command('add').description('upload a .wasm binary or WebAssembly text; prints its module id').argument('<file>', 'the module').option('--json', "print the API's JSON description").action(addModule);
+  modules.command('show').description("print a stored module's exports, imports and memory").argument('<id>', 'the module id (sha256:...)').option('--json', "print the API's JSON").action(showModule);
 
   program
     .command('serve')

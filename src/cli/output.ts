@@ -1,5 +1,6 @@
 // What the CLI prints: one short human line per job, and error lines that say what to do next.
 import type { JobView } from '../schemas/job.js';
+import type { ModuleView } from '../schemas/module.js';
 
 /** `completed 5`, `completed 7 1` (several results), `failed WASM64_TRAP: divide by zero`, `running`. */
 export function formatJob(job: JobView): string {
@@ -18,6 +19,15 @@ export function formatCall(job: JobView): string {
 export function formatJobList(jobs: JobView[]): string {
   const width = Math.max(0, ...jobs.map((job) => formatCall(job).length));
   return jobs.map((job) => `${job.id}  ${job.created_at}  ${formatCall(job).padEnd(width)}  ${formatJob(job)}\n`).join('');
+}
+
+/** The id and size, the memory, then one line per export (`add(i64, i64) -> i64`) and per import. */
+export function formatModule(module: ModuleView): string {
+  const memory = module.memory === null ? 'no memory' : `memory ${module.memory.index}, ${module.memory.min} to ${module.memory.max ?? 'unbounded'} pages`;
+  const lines = [`${module.module_id}  ${module.size} bytes  ${memory}`];
+  for (const fn of module.exports) lines.push(`  ${fn.name}(${fn.params.join(', ')}) -> ${fn.results.length === 0 ? '()' : fn.results.join(', ')}`);
+  for (const imp of module.imports) lines.push(`  import ${imp.module}.${imp.name} (${imp.kind})`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** The command that reads a job again, with the server named when it is not the default one. */

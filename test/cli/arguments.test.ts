@@ -1,7 +1,7 @@
 // Option values as the CLI parses them: what reaches the API, and what is refused as a usage error.
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { collect, parseDuration, parseLimit, parsePort, parseServer, toParameter } from '../../src/cli/arguments.js';
+import { collect, parseDuration, parseLimit, parsePort, parseServer, parseSize, toParameter } from '../../src/cli/arguments.js';
 
 describe('parseDuration', () => {
   it('takes ms, s and m, to whole milliseconds', () => {
@@ -34,6 +34,16 @@ describe('parsePort and parseLimit', () => {
     for (const text of ['65536', '-1', '80.5', 'http']) expect(() => parsePort(text), text).toThrow(InvalidArgumentError);
     expect(parseLimit('10')).toBe(10);
     for (const text of ['0', '-2', '1.5', 'all']) expect(() => parseLimit(text), text).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('parseSize', () => {
+  it('takes bytes, KiB, MiB and GiB', () => {
+    expect(parseSize('65536')).toBe(65536);
+    expect(parseSize('64KiB')).toBe(65536);
+    expect(parseSize('16MiB')).toBe(16 * 1024 * 1024);
+    expect(parseSize('1GiB')).toBe(1024 ** 3);
+    for (const text of ['16MB', '1.5MiB', 'big', '-1']) expect(() => parseSize(text), text).toThrow(InvalidArgumentError);
   });
 });
 

@@ -1,11 +1,14 @@
 // The built CLI run as a child process against a real listening server: stdout, stderr and exit codes.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-process.js';
 import { freePort } from '../support/free-port.js';
 import { startServer } from '../support/server-process.js';
+import { compileWat } from '../../src/wasm/wat.js';
 import type { ServerProcess } from '../support/server-process.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -155,6 +158,58 @@ describe('job-dispatcher wasm64@1.0 wait, cancel and list', () => {
   });
 });
 
+describe('modules, fuel and memory limits', () => {
+  const wat = 'test/fixtures/cli/geometry32.wat';
+
+  it('run --module sends a WAT file as text and a binary as bytes, and runs it', async () => {
+    expect(await cli('wasm64@1.0', 'run', '--module', wat, '--code', 'minmax(9,-2)', '--wait')).toMatchObject({ code: 0, stdout: 'completed -2 9\n' });
+    const binary = join(await mkdtemp(join(tmpdir(), 'cli-module-')), 'geometry32.wasm');
+    await writeFile(binary, await compileWat(await readFile(wat, 'utf8')));
+    const job = await cli('wasm64@1.0', 'run', '--module', binary, '--function', 'area', '--param', '1.5', '--param', '4', '--wait', '--json');
+    expect(JSON.parse(job.stdout)).toMatchObject({ status: 'completed', function: 'area', result: 6 });
+  });
+
+  it('modules add prints the module id; modules show describes it; run --module-id runs it', async () => {
+    const added = await cli('wasm64@1.0', 'modules', 'add', wat);
+    expect(added).toMatchObject({ code: 0, stderr: '' });
+    const id = added.stdout.trim();
+    expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const shown = await cli('wasm64@1.0', 'modules', 'show', id);
+    expect(shown.stdout.split('\n')).toEqual(expect.arrayContaining([
+      `${id}  128 bytes  memory i32, 1 to unbounded pages`, '  square(i32) -> i32', '  minmax(i32, i32) -> i32, i32', '  crash() -> ()',
+    ]));
+    expect(JSON.parse((await cli('wasm64@1.0', 'modules', 'show', id, '--json')).stdout)).toMatchObject({ module_id: id, memory: { index: 'i32' } });
+    expect(await cli('wasm64@1.0', 'run', '--module-id', id, '--code', 'square(5)', '--wait')).toMatchObject({ code: 0, stdout: 'completed 25\n' });
+  });
+
+  it('refuses a module that is not WebAssembly and an unknown module id, exit 2', async () => {
+    for (const [args, code] of [
+      [['modules', 'add', 'package.json'], 'WASM64_INVALID_WAT'],
+      [['run', '--module', 'package.json', '--code', 'f()'], 'WASM64_INVALID_WAT'],
+      [['modules', 'show', `sha256:${'0'.repeat(64)}`], 'WASM64_MODULE_NOT_FOUND'],
+      [['run', '--module-id', `sha256:${'0'.repeat(64)}`, '--code', 'f()'], 'WASM64_MODULE_NOT_FOUND'],
+    ] as const) {
+      const result = await cli('wasm64@1.0', ...args);
+      expect(result, args.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr, args.join(' ')).toMatch(new RegExp(`^job-dispatcher: ${code}: `));
+    }
+  });
+
+  it('--fuel meters the job: fuel_used when it is enough, WASM64_FUEL_EXHAUSTED (exit 1) when not', async () => {
+    const enough = JSON.parse((await cli('wasm64@1.0', 'run', '--code', 'fib(30)', '--fuel', '100000', '--wait', '--json')).stdout) as Record<string, unknown>;
+    expect(enough).toMatchObject({ status: 'completed', result: 832040, fuel: 100000 });
+    expect(enough.fuel_used).toBeGreaterThan(0);
+    const short = await cli('wasm64@1.0', 'run', '--code', 'fib_rec(30)', '--fuel', '1000', '--wait');
+    expect(short.code).toBe(1);
+    expect(short.stdout).toMatch(/^failed WASM64_FUEL_EXHAUSTED: /);
+  });
+
+  it('--memory-limit sets the job memory_limit', async () => {
+    const job = await cli('wasm64@1.0', 'run', '--module', wat, '--code', 'square(3)', '--memory-limit', '128KiB', '--wait', '--json');
+    expect(JSON.parse(job.stdout)).toMatchObject({ status: 'completed', result: 9, memory_limit: 131072 });
+  });
+});
+
 describe('usage errors exit 2 with the message on stderr', () => {
   it.each([
     ['no call', ['wasm64@1.0', 'run'], /say what to run/],
@@ -168,7 +223,9 @@ describe('usage errors exit 2 with the message on stderr', () => {
     ['a server that is not http', ['wasm64@1.0', 'status', 'x', '--server', 'ftp://127.0.0.1/'], /must start with http/],
     ['a timeout without a unit', ['wasm64@1.0', 'run', '--code', 'add(1,2)', '--timeout', '5'], /--timeout <duration>' argument '5' is invalid/],
     ['an unknown status to list', ['wasm64@1.0', 'list', '--status', 'done'], /Allowed choices are queued, running/],
-    ['--module without --local (until the service takes modules)', ['wasm64@1.0', 'run', '--module', 'x.wat', '--code', 'f()'], /only with --local/],
+    ['--module with --module-id', ['wasm64@1.0', 'run', '--module', 'x.wat', '--module-id', 'sha256:00', '--code', 'f()'], /cannot be used with/],
+    ['a missing module file', ['wasm64@1.0', 'modules', 'add', 'test/fixtures/cli/missing.wasm'], /cannot read the module .*\(ENOENT\)/],
+    ['a memory limit that is not a size', ['wasm64@1.0', 'run', '--code', 'add(1,2)', '--memory-limit', '16MB'], /--memory-limit <size>' argument '16MB' is invalid/],
     ['a list limit of 0', ['wasm64@1.0', 'list', '--limit', '0'], /--limit <count>' argument '0' is invalid/],
   ])('%s', async (_name, args, message) => {
     const result = await cli(...args);
@@ -200,6 +257,8 @@ describe('--help and --version', () => {
     [['wasm64@1.0', 'wait']],
     [['wasm64@1.0', 'cancel']],
     [['wasm64@1.0', 'list']],
+    [['wasm64@1.0', 'modules', 'add']],
+    [['wasm64@1.0', 'modules', 'show']],
     [['serve']],
   ])('%j --help prints usage on stdout and exits 0', async (args) => {
     const result = await cli(...args, '--help');

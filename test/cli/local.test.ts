@@ -74,13 +74,19 @@ describe('job-dispatcher wasm64@1.0 run --local', () => {
     expect(unknown.stderr).toMatch(/^job-dispatcher: WASM64_UNKNOWN_FUNCTION: /);
   });
 
+  it('meters --fuel in process too', async () => {
+    const result = await local('--code', 'fib_rec(30)', '--fuel', '1000');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^failed WASM64_FUEL_EXHAUSTED: /);
+  });
+
   it('refuses a module file that is missing or is not WebAssembly, exit 2', async () => {
     const missing = await local('--module', 'test/fixtures/cli/missing.wat', '--code', 'f()');
     expect(missing).toMatchObject({ code: 2, stdout: '' });
     expect(missing.stderr).toMatch(/^job-dispatcher: cannot read the module test\/fixtures\/cli\/missing\.wat \(ENOENT\)/);
     const text = await local('--module', 'package.json', '--code', 'f()');
     expect(text).toMatchObject({ code: 2, stdout: '' });
-    expect(text.stderr).toMatch(/^job-dispatcher: package\.json is not valid WebAssembly text: /);
+    expect(text.stderr).toMatch(/^job-dispatcher: WASM64_INVALID_WAT: /);
   });
 
   it('works through npx, as the package bin', async () => {
