@@ -49,6 +49,7 @@ export async function runLocally(request: RunRequest, { module, onAccepted }: Lo
     maxQueue: 1,
     defaultTimeoutMs: defaults.jobTimeoutMs,
     maxTimeoutMs: defaults.jobTimeoutMaxMs,
+    outputLimit: defaults.outputLimit,
   });
   try {
     const { job } = await device.submit(request);
