@@ -1,18 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareModule } from '../../src/device/module-store.js';
 import { buildTestApp, pollJob } from '../support/test-app.js';
 import type { TestApp } from '../support/test-app.js';
 
-const load = async (path: string) => prepareModule(new Uint8Array(await readFile(path)));
+/** Uploads a module (POST /modules, application/wasm) and answers its id. */
+async function upload(t: TestApp, path: string): Promise<string> {
+  const res = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/modules', headers: { 'content-type': 'application/wasm' }, payload: await readFile(path) });
+  expect(res.statusCode, res.body).toBeLessThan(300);
+  return res.json<{ module_id: string }>().module_id;
+}
 
-async function run(t: TestApp, body: object): Promise<Record<string, unknown>> {
+async function runJob(t: TestApp, body: object): Promise<Record<string, unknown>> {
   const res = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', payload: body });
   expect(res.statusCode, res.body).toBe(202);
   return pollJob(t.app, res.json<{ id: string }>().id);
 }
 
-async function refused(t: TestApp, body: object): Promise<string> {
+async function refuse(t: TestApp, body: object): Promise<string> {
   const res = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', payload: body });
   expect(res.statusCode, res.body).toBe(400);
   expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
@@ -21,8 +25,12 @@ async function refused(t: TestApp, body: object): Promise<string> {
 
 describe('a WASI command job (the C demo program)', () => {
   let t: TestApp;
+  let demo: string;
+  const run = async (app: TestApp, body: object) => runJob(app, { module_id: demo, ...body });
+  const refused = async (app: TestApp, body: object) => refuse(app, { module_id: demo, ...body });
   beforeAll(async () => {
-    t = await buildTestApp({ outputLimit: 4096 }, { module: await load('test/fixtures/c/demo.wasm') });
+    t = await buildTestApp({ outputLimit: 4096 });
+    demo = await upload(t, 'test/fixtures/c/demo.wasm');
   });
   afterAll(async () => t.close());
 
@@ -80,8 +88,12 @@ describe('a WASI command job (the C demo program)', () => {
 
 describe('memory I/O jobs (the C strings reactor)', () => {
   let t: TestApp;
+  let strings: string;
+  const run = async (app: TestApp, body: object) => runJob(app, { module_id: strings, ...body });
+  const refused = async (app: TestApp, body: object) => refuse(app, { module_id: strings, ...body });
   beforeAll(async () => {
-    t = await buildTestApp({}, { module: await load('test/fixtures/c/strings.wasm') });
+    t = await buildTestApp();
+    strings = await upload(t, 'test/fixtures/c/strings.wasm');
   });
   afterAll(async () => t.close());
 
@@ -121,6 +133,8 @@ describe('memory I/O jobs (the C strings reactor)', () => {
 
 describe('memory I/O on the memory64 default module', () => {
   let t: TestApp;
+  const run = runJob;
+  const refused = refuse;
   beforeAll(async () => {
     t = await buildTestApp();
   });
@@ -137,5 +151,40 @@ describe('memory I/O on the memory64 default module', () => {
     expect(job).toMatchObject({ status: 'completed', result: 5 });
     expect(job).not.toHaveProperty('stdout');
     expect(job).not.toHaveProperty('exit_code');
+  });
+});
+
+describe('WASI modules of every kind, sent with the job', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(async () => t.close());
+
+  it('runs a memory64 command (i64 pointers) sent as WebAssembly text', async () => {
+    const job = await runJob(t, { wat: await readFile('test/fixtures/wasi/cat64.wat', 'utf8'), wasi: { stdin: 'from stdin' } });
+    expect(job).toMatchObject({ status: 'completed', function: '_start', exit_code: 7, stdout: 'hello from memory64\nfrom stdin' });
+  });
+
+  it('calls _initialize before the function of a memory64 reactor: malloc works only then', async () => {
+    const wat = await readFile('test/fixtures/wasi/strings64.wat', 'utf8');
+    expect(await runJob(t, { wat, function: 'count_a', parameters: [{ string: 'abracadabra' }] })).toMatchObject({ status: 'completed', result: 5 });
+    const job = await runJob(t, { wat, function: 'split', parameters: [{ string: 'xyz!' }], returns: { type: 'string', length: 'next' } });
+    expect(job).toMatchObject({ result: 'xyz', results: [4096, 3] });
+  });
+
+  it('sends the C program inline (base64) and keeps its output when fuel runs out', async () => {
+    const module = (await readFile('test/fixtures/c/demo.wasm')).toString('base64');
+    expect(await runJob(t, { module, wasi: { args: ['inline'] } })).toMatchObject({ status: 'completed', exit_code: 0, stdout: expect.stringContaining('argv[1]=inline') });
+    const starved = await runJob(t, { module, fuel: 20_000, wasi: { stdin: 'x'.repeat(100_000) } });
+    expect(starved).toMatchObject({ status: 'failed', error: { code: 'WASM64_FUEL_EXHAUSTED' }, stdout: expect.stringContaining('argc=1') });
+  });
+
+  it('refuses WASI imports that cannot link: unknown names, wrong signatures, i32 pointers on memory64', async () => {
+    const code = async (wat: string) => refuse(t, { wat, function: 'f' });
+    expect(await code('(module (import "wasi_snapshot_preview1" "fd_frob" (func (param i32) (result i32))) (func (export "f")))')).toBe('WASM64_UNRESOLVED_IMPORT');
+    expect(await code('(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32) (result i32))) (func (export "f")))')).toBe('WASM64_UNRESOLVED_IMPORT');
+    expect(await code('(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (memory i64 1) (func (export "f")))')).toBe('WASM64_UNRESOLVED_IMPORT');
+    expect(await code('(module (import "wasi_snapshot_preview1" "memory" (memory 1)) (func (export "f")))')).toBe('WASM64_UNRESOLVED_IMPORT');
   });
 });
