@@ -46,6 +46,8 @@ export interface Config {
   jobFuel: number;
   /** Largest `fuel` a job may ask for. */
   jobFuelMax: number;
+  /** Bytes kept of a job's stdout, of its stderr, and of a result read from memory. */
+  outputLimit: number;
 }
 
 /** Thrown for an invalid environment variable; the message names it. */
@@ -239,6 +241,12 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
     description: 'Largest fuel a job may ask for',
     default: () => Number.MAX_SAFE_INTEGER,
     parse: integer(1, Number.MAX_SAFE_INTEGER),
+  },
+  outputLimit: {
+    env: 'OUTPUT_LIMIT',
+    description: 'Bytes kept of a job\'s stdout, of its stderr, and of a result read from memory; the rest is cut and flagged `truncated`',
+    default: () => 1024 * 1024,
+    parse: integer(0, 256 * 1024 * 1024),
   },
 };
 

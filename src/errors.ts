@@ -10,6 +10,9 @@ export const ERRORS = {
   WASM64_PARAMETER_COUNT: { status: 400, title: 'The function takes a different number of parameters' },
   WASM64_PARAMETER_TYPE: { status: 400, title: 'A parameter does not fit the type the function declares' },
   WASM64_UNSUPPORTED_SIGNATURE: { status: 400, title: 'The function has a parameter or result type a job cannot pass' },
+  WASM64_WASI_OPTIONS: { status: 400, title: 'The "wasi" options cannot be given to the program; fix the argument, variable or stdin named' },
+  WASM64_ALLOCATOR: { status: 400, title: 'A string or bytes parameter needs an exported memory and allocator: export malloc, or name yours in "allocator"' },
+  WASM64_RETURNS: { status: 400, title: '"returns" needs an exported memory and a function whose first result is a pointer' },
   WASM64_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type; send application/json (or application/wasm where a route takes a module)' },
   WASM64_BODY_TOO_LARGE: { status: 413, title: 'The body is larger than the configured limit (BODY_LIMIT)' },
   WASM64_TIMEOUT_TOO_LONG: { status: 400, title: 'timeout_ms is above the configured maximum (MAX_TIMEOUT_MS)' },
@@ -42,6 +45,7 @@ export const ERRORS = {
   WASM64_FUEL_EXHAUSTED: { status: 500, title: 'The job used all its fuel; raise fuel to let it run longer' },
   WASM64_MEMORY_LIMIT: { status: 500, title: 'The job tried to grow its memory past its memory_limit' },
   WASM64_STACK_OVERFLOW: { status: 500, title: 'The job recursed deeper than the engine\'s call stack allows' },
+  WASM64_MEMORY_IO: { status: 500, title: 'Placing a parameter in memory or reading the result from it failed' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -34,6 +34,7 @@ const device = new Wasm64Device({
   defaultTimeoutMs: config.jobTimeoutMs,
   maxTimeoutMs: config.jobTimeoutMaxMs,
   maxWaiters: config.waitMaxClients,
+  outputLimit: config.outputLimit,
 });
 const metrics = createMetrics(new Registry(), device);
 const app = await buildApp({ config, device, logger, metrics });

@@ -32,6 +32,7 @@ export async function runLocally(request: RunRequest, { onAccepted }: LocalRunOp
     maxQueue: 1,
     defaultTimeoutMs: defaults.jobTimeoutMs,
     maxTimeoutMs: defaults.jobTimeoutMaxMs,
+    outputLimit: defaults.outputLimit,
   });
   try {
     const { job } = await device.submit(request);

@@ -10,9 +10,9 @@ export function formatJob(job: JobView): string {
   return parts.join(' ');
 }
 
-/** The call as the job records it: `add(2,3)`. */
+/** The call as the job records it: `add(2,3)`, `count_vowels({"string":"abc"})`. */
 export function formatCall(job: JobView): string {
-  return `${job.function}(${job.parameters.join(',')})`;
+  return `${job.function}(${job.parameters.map((p) => (typeof p === 'object' ? JSON.stringify(p) : String(p))).join(',')})`;
 }
 
 /** One line per job, newest first as the service lists them: id, creation time, call, and the job line. */

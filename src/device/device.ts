@@ -7,10 +7,13 @@ import type { ErrorCode } from '../errors.js';
 import type { RunRequest } from '../schemas/job.js';
 import { CallSyntaxError, parseCall } from '../wasm/call.js';
 import type { ExportedFunction } from '../wasm/module-info.js';
-import { argumentToParameter, fromWasmValue, ParameterError, toWasmValue } from '../wasm/values.js';
+import type { MemoryParameterInput } from '../wasm/memory-io.js';
+import { argumentToParameter, fromWasmValue } from '../wasm/values.js';
 import type { ParameterInput, WasmValue } from '../wasm/values.js';
 import type { WorkerPool, WorkerStats } from '../worker/pool.js';
-import type { EvaluateOutcome } from '../worker/protocol.js';
+import type { CallOptions, EvaluateOutcome } from '../worker/protocol.js';
+import { planOptions, planParameters, planWasi } from './call-plan.js';
+import type { ParameterEcho } from './call-plan.js';
 import { fingerprintRequest } from './fingerprint.js';
 import { isTerminal, jobError } from './job.js';
 import type { Job, JobStatus } from './job.js';
@@ -18,6 +21,7 @@ import type { JobStore, ListPage, ListQuery } from './job-store.js';
 import { DEFAULT_LIMITS, resolveLimits } from './limits.js';
 import type { LimitSettings } from './limits.js';
 import { moduleSource } from './module-source.js';
+import { LINKED_IMPORTS } from './linked-imports.js';
 import { ModuleStore, moduleId } from './module-store.js';
 import type { CompiledVariant, StoredModule } from './module-store.js';
 
@@ -40,6 +44,8 @@ export type DeviceOptions = ModuleOptions & {
   maxWaiters?: number;
   /** How often the sweep checks running jobs against their timeout (its precision) and expires old jobs. */
   sweepIntervalMs?: number;
+  /** Bytes kept of a job's stdout, of its stderr, and of a result read from memory (default 1 MiB). */
+  outputLimit?: number;
   /** The clock for every timestamp, timeout and expiry; tests pass a fake one. */
   now?: () => number;
 };
@@ -72,10 +78,12 @@ export interface Submission {
 
 const PASSABLE_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
 
-/** What a run asks for once resolved against the module: the function and its typed parameters. */
+/** What a run asks for once resolved against the module: the function, its typed parameters, how to run it. */
 interface ResolvedCall {
   fn: ExportedFunction;
   parameters: WasmValue[];
+  echo: ParameterEcho[];
+  call: CallOptions;
 }
 
 /** A job the device has handed to the pool: `controller` aborts its task (terminating its thread if it runs). */
@@ -84,9 +92,9 @@ interface Flight {
   controller: AbortController;
 }
 
-function resolveCall(request: RunRequest, module: StoredModule): ResolvedCall {
+function resolveCall(request: RunRequest, module: StoredModule, outputLimit: number): ResolvedCall {
   let name: string;
-  let inputs: ParameterInput[];
+  let inputs: (ParameterInput | MemoryParameterInput)[];
   if (request.code !== undefined) {
     if (request.function !== undefined || request.parameters !== undefined) throw new ServiceError('WASM64_CALL_CONFLICT');
     try {
@@ -100,6 +108,10 @@ function resolveCall(request: RunRequest, module: StoredModule): ResolvedCall {
   } else if (request.function !== undefined) {
     name = request.function;
     inputs = request.parameters ?? [];
+  } else if (request.parameters === undefined && module.exportsByName.has('_start')) {
+    // A WASI command: running it means running _start.
+    name = '_start';
+    inputs = [];
   } else {
     throw new ServiceError('WASM64_MISSING_FUNCTION');
   }
@@ -113,18 +125,10 @@ function resolveCall(request: RunRequest, module: StoredModule): ResolvedCall {
   if (unsupported !== undefined) {
     throw new ServiceError('WASM64_UNSUPPORTED_SIGNATURE', `"${name}" uses ${unsupported}; jobs pass only i32, i64, f32 and f64`);
   }
-  if (inputs.length !== fn.params.length) {
-    throw new ServiceError(
-      'WASM64_PARAMETER_COUNT',
-      `"${name}" takes ${fn.params.length} parameter(s) (${fn.params.join(', ') || 'none'}), got ${inputs.length}`,
-    );
-  }
-  try {
-    return { fn, parameters: inputs.map((input, i) => toWasmValue(fn.params[i] ?? 'i32', input, i)) };
-  } catch (err) {
-    if (err instanceof ParameterError) throw new ServiceError('WASM64_PARAMETER_TYPE', `"${name}": ${err.message}`);
-    throw err;
-  }
+  const planned = planParameters(fn, inputs, module.info, request.allocator ?? 'malloc');
+  const wasi = planWasi(request, module.info, outputLimit);
+  const call = planOptions(request, fn, module.info, planned, wasi, outputLimit);
+  return { fn, parameters: planned.parameters, echo: planned.echo, call };
 }
 
 /**
@@ -146,8 +150,9 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   readonly #defaultTimeoutMs: number;
   readonly #maxTimeoutMs: number;
   readonly #maxWaiters: number;
+  readonly #outputLimit: number;
   readonly #now: () => number;
-  readonly #queue = new Map<string, { job: Job; module: CompiledVariant; parameters: WasmValue[] }>();
+  readonly #queue = new Map<string, { job: Job; module: CompiledVariant; parameters: WasmValue[]; call: CallOptions }>();
   readonly #pipelined = new Map<string, Flight>();
   readonly #running = new Map<string, Flight>();
   /** Per job, the callbacks of requests waiting for it to settle. */
@@ -171,6 +176,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
       maxBytes: 256 * 1024 * 1024,
       maxModuleBytes: 8 * 1024 * 1024,
       maxMemoryPages: Math.floor((options.limits ?? DEFAULT_LIMITS).memoryLimitMax / 65_536),
+      importChecks: LINKED_IMPORTS,
     });
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#log = options.logger;
@@ -178,6 +184,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     this.#defaultTimeoutMs = options.defaultTimeoutMs;
     this.#maxTimeoutMs = options.maxTimeoutMs;
     this.#maxWaiters = options.maxWaiters ?? 10_000;
+    this.#outputLimit = options.outputLimit ?? 1 << 20;
     this.#now = options.now ?? Date.now;
     // One timer for every timeout and expiry, never one per job; unref'd so it never holds the process open.
     this.#sweep = setInterval(() => this.#sweepOnce(), options.sweepIntervalMs ?? 50).unref();
@@ -197,7 +204,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     if (replay !== undefined) return replay;
     this.#checkAccepting();
     const resolved = await this.#modules.resolve(await moduleSource(request, options.upload, this.#modules.maxModuleBytes));
-    const { fn, parameters } = resolveCall(request, resolved.module);
+    const { fn, parameters, echo, call } = resolveCall(request, resolved.module, this.#outputLimit);
     const timeoutMs = request.timeout_ms ?? this.#defaultTimeoutMs;
     if (timeoutMs > this.#maxTimeoutMs) {
       throw new ServiceError('WASM64_TIMEOUT_TOO_LONG', `timeout_ms may be at most ${this.#maxTimeoutMs}, got ${timeoutMs}`);
@@ -220,7 +227,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
       status: 'queued',
       moduleId: resolved.module.id,
       function: fn.name,
-      parameters: parameters.map(fromWasmValue),
+      parameters: echo,
       timeoutMs,
       memoryLimit: limits.memoryLimit,
       createdAt: this.#now(),
@@ -228,7 +235,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     if (limits.fuel !== null) job.fuel = limits.fuel;
     if (key !== undefined && fingerprint !== undefined) job.idempotency = { key, fingerprint };
     this.#store.add(job);
-    this.#queue.set(job.id, { job, module: compiled, parameters });
+    this.#queue.set(job.id, { job, module: compiled, parameters, call });
     this.#log.debug({ job: job.id, function: job.function }, 'job queued');
     this.#emit('queued', job);
     this.#scheduleDispatch();
@@ -389,7 +396,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     while (this.#running.size + this.#pipelined.size < threads * 2 && this.#queue.size > 0) {
       const next = this.#queue.values().next();
       if (next.done === true) return;
-      const { job, module, parameters } = next.value;
+      const { job, module, parameters, call } = next.value;
       this.#queue.delete(job.id);
       const flight: Flight = { job, controller: new AbortController() };
       if (this.#running.size < threads) this.#start(flight);
@@ -402,6 +409,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
           fuel: job.fuel ?? null,
           function: job.function,
           parameters,
+          call,
         }, flight.controller.signal)
         .then(
           (outcome) => this.#finish(flight, outcome),
@@ -441,6 +449,8 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
       this.#markRunning(job);
       job.durationMs = outcome.durationMs;
       if (outcome.fuelUsed !== undefined) job.fuelUsed = outcome.fuelUsed;
+      if (outcome.wasi !== undefined) job.wasi = outcome.wasi;
+      if (outcome.ok && outcome.returned !== undefined) job.returned = outcome.returned;
       if (outcome.ok) this.#settle(job, 'completed', undefined, '', outcome.results);
       else this.#settle(job, 'failed', outcome.code, outcome.message);
     } else {

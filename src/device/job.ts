@@ -1,6 +1,8 @@
 // The job model: what the device knows about one evaluation, from submission to its terminal state.
 import type { ErrorCode } from '../errors.js';
+import type { ReturnedValue, WasiOutcome } from '../wasm/evaluate.js';
 import type { ResultValue } from '../wasm/values.js';
+import type { ParameterEcho } from './call-plan.js';
 
 /**
  * `queued` (waiting for a thread) → `running` (on a thread) → `completed` | `failed` | `cancelled`.
@@ -27,8 +29,8 @@ export interface Job {
   status: JobStatus;
   moduleId: string;
   function: string;
-  /** Parameters as typed for the function, in their JSON form. */
-  parameters: ResultValue[];
+  /** Parameters as typed for the function, in their JSON form; string and bytes parameters as sent. */
+  parameters: ParameterEcho[];
   /** The job fails with WASM64_TIMEOUT once it has run this long. */
   timeoutMs: number;
   /** Bytes its memory may grow to. */
@@ -38,6 +40,10 @@ export interface Job {
   /** Fuel consumed, once it ran metered. */
   fuelUsed?: number;
   results?: ResultValue[];
+  /** With `returns`: what the first result pointed at. */
+  returned?: ReturnedValue;
+  /** For a WASI program: exit code and captured output (also when it trapped). */
+  wasi?: WasiOutcome;
   error?: JobError;
   /** Epoch milliseconds, on the device's clock. */
   createdAt: number;

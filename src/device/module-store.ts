@@ -9,6 +9,7 @@ import type { Instrumentation } from '../wasm/instrument.js';
 import { UnsupportedInstructionError } from '../wasm/instructions.js';
 import { describeModule, ModuleFormatError } from '../wasm/module-info.js';
 import type { ExportedFunction, ModuleImport, ModuleInfo } from '../wasm/module-info.js';
+import { LINKED_IMPORTS } from './linked-imports.js';
 import { tooLarge } from './module-source.js';
 import type { ModuleSource } from './module-source.js';
 
@@ -124,15 +125,15 @@ export interface ResolvedModule {
 }
 
 /** A store bounded as the configuration says (MAX_MODULES, MAX_MODULE_STORE_BYTES, MAX_MODULE_BYTES). */
-export function createModuleStore(config: Config, defaultModule: StoredModule, importChecks?: ReadonlyMap<string, ImportCheck>): ModuleStore {
+export function createModuleStore(config: Config, defaultModule: StoredModule, importChecks: ReadonlyMap<string, ImportCheck> = LINKED_IMPORTS): ModuleStore {
   const options: ModuleStoreOptions = {
     defaultModule,
     maxModules: config.moduleStoreMax,
     maxBytes: config.moduleStoreMaxBytes,
     maxModuleBytes: config.moduleMaxBytes,
     maxMemoryPages: Math.floor(config.jobMemoryLimitMax / 65_536),
+    importChecks,
   };
-  if (importChecks !== undefined) options.importChecks = importChecks;
   return new ModuleStore(options);
 }
 

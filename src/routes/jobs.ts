@@ -64,6 +64,19 @@ export function toJobView(job: Job): JobView {
   if (job.memoryLimit !== undefined) view.memory_limit = job.memoryLimit;
   if (job.fuel !== undefined) view.fuel = job.fuel;
   if (job.fuelUsed !== undefined) view.fuel_used = job.fuelUsed;
+  if (job.returned !== undefined) {
+    view.result = job.returned.value;
+    view.result_base64 = job.returned.base64;
+  }
+  if (job.wasi !== undefined) {
+    if (job.wasi.exitCode !== undefined) view.exit_code = job.wasi.exitCode;
+    view.stdout = job.wasi.stdout.value;
+    view.stdout_base64 = job.wasi.stdout.base64;
+    view.stderr = job.wasi.stderr.value;
+    view.stderr_base64 = job.wasi.stderr.base64;
+  }
+  if (job.wasi?.truncated === true || job.returned?.truncated === true) view.truncated = true;
+  else if (job.wasi !== undefined || job.returned !== undefined) view.truncated = false;
   if (job.error !== undefined) view.error = job.error;
   if (job.startedAt !== undefined) view.started_at = iso(job.startedAt);
   if (job.finishedAt !== undefined) view.finished_at = iso(job.finishedAt);

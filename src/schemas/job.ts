@@ -30,6 +30,45 @@ const LimitFields = {
     }),
   ),
 };
+export const MemoryParameterSchema = Type.Union(
+  [
+    Type.Object(
+      { string: Type.String({ description: 'Written as UTF-8 with a terminating NUL' }), length: Type.Optional(Type.Boolean({ description: 'Also pass the byte length (NUL excluded) as the next parameter' })) },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      { bytes: Type.String({ contentEncoding: 'base64', description: 'Written as is' }), length: Type.Optional(Type.Boolean({ description: 'Also pass the byte length as the next parameter' })) },
+      { additionalProperties: false },
+    ),
+  ],
+  { description: "Placed in the module's memory through its allocator; the function receives the pointer (an i32, or an i64 on memory64)" },
+);
+
+export const WasiSchema = Type.Object(
+  {
+    args: Type.Optional(Type.Array(Type.String({ maxLength: 65_536 }), { maxItems: 10_000, description: 'argv after argv[0] (which is "main.wasm")' })),
+    env: Type.Optional(Type.Record(Type.String(), Type.String(), { maxProperties: 10_000, description: 'The environment, NAME: value' })),
+    stdin: Type.Optional(Type.String({ description: 'Standard input: text, or base64 with stdin_base64' })),
+    stdin_base64: Type.Optional(Type.Boolean({ description: 'stdin is base64 (binary input)' })),
+    deterministic: Type.Optional(Type.Boolean({ description: 'Virtual clocks and seeded random_get: the same job prints the same output' })),
+    seed: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.String({ maxLength: 1024 })], { description: 'Seed of the deterministic random stream (default 0)' }),
+    ),
+  },
+  { additionalProperties: false, description: 'Runs the module as a WASI preview1 program, in memory: no files, sockets or host process' },
+);
+
+export const ReturnsSchema = Type.Object(
+  {
+    type: Type.Union([Type.Literal('string'), Type.Literal('bytes')], { description: '"string": `result` is text (base64 if not UTF-8); "bytes": `result` is base64' }),
+    length: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.Literal('next')], {
+        description: 'Bytes to read; "next": the function\'s second result; absent: up to a NUL byte',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: "Read the result from memory: the function's first result is a pointer" },
+);
 
 export const RunRequestSchema = Type.Object(
   {
@@ -37,7 +76,12 @@ export const RunRequestSchema = Type.Object(
       Type.String({ minLength: 1, maxLength: MAX_CALL_LENGTH, description: 'A call expression such as add(2,3)', examples: ['add(2,3)'] }),
     ),
     function: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'The exported function to call' })),
-    parameters: Type.Optional(Type.Array(Value, { maxItems: MAX_PARAMETERS, description: 'Its parameters, typed by its signature' })),
+    parameters: Type.Optional(
+      Type.Array(Type.Union([Value, MemoryParameterSchema]), { maxItems: MAX_PARAMETERS, description: 'Its parameters, typed by its signature' }),
+    ),
+    wasi: Type.Optional(WasiSchema),
+    allocator: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'The export that allocates memory for string and bytes parameters (default "malloc")' })),
+    returns: Type.Optional(ReturnsSchema),
     timeout_ms: Type.Optional(
       Type.Integer({
         minimum: 1,
@@ -51,7 +95,7 @@ export const RunRequestSchema = Type.Object(
   },
   {
     additionalProperties: false,
-    description: 'Either `code`, or `function` with `parameters`; the module is `module`, `wat` or `module_id` (at most one; none runs the default module)',
+    description: 'Either `code`, or `function` with `parameters` (a WASI command, exporting `_start`, may name neither); the module is `module`, `wat` or `module_id` (at most one; none runs the default module)',
   },
 );
 export type RunRequest = Static<typeof RunRequestSchema>;
@@ -80,13 +124,22 @@ export const JobSchema = Type.Object(
     status: JobStatusSchema,
     module_id: Type.String({ description: 'sha256:<hex> of the module the job runs' }),
     function: Type.String(),
-    parameters: Type.Array(Type.Union([Type.Number(), Type.String()])),
+    parameters: Type.Array(Type.Union([Type.Number(), Type.String(), MemoryParameterSchema])),
     timeout_ms: Type.Integer({ description: 'The timeout the job runs under' }),
     memory_limit: Type.Optional(Type.Integer({ description: 'The bytes its memory may grow to' })),
     fuel: Type.Optional(Type.Integer({ description: 'The fuel it was granted (absent: unmetered)' })),
     fuel_used: Type.Optional(Type.Integer({ description: 'Fuel it consumed: one unit per instruction executed (else and end are free)' })),
-    result: Type.Optional(Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'The first result' })),
-    results: Type.Optional(Type.Array(Type.Union([Type.Number(), Type.String()]), { description: 'Every result' })),
+    result: Type.Optional(
+      Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'The first result; with `returns`, what it pointed at (text, or base64 when result_base64)' }),
+    ),
+    result_base64: Type.Optional(Type.Boolean({ description: 'With `returns`: `result` is base64 (bytes, or a string that is not UTF-8)' })),
+    results: Type.Optional(Type.Array(Type.Union([Type.Number(), Type.String()]), { description: 'Every result, as the function returned them' })),
+    exit_code: Type.Optional(Type.Integer({ description: 'WASI: the code the program exited with (0 when _start returned)' })),
+    stdout: Type.Optional(Type.String({ description: 'WASI: standard output, text (or base64 when stdout_base64)' })),
+    stdout_base64: Type.Optional(Type.Boolean()),
+    stderr: Type.Optional(Type.String({ description: 'WASI: standard error, text (or base64 when stderr_base64)' })),
+    stderr_base64: Type.Optional(Type.Boolean()),
+    truncated: Type.Optional(Type.Boolean({ description: 'stdout, stderr or a result read from memory was cut at OUTPUT_LIMIT bytes' })),
     error: Type.Optional(JobErrorSchema),
     created_at: Type.String({ format: 'date-time', description: 'When the job was accepted (queued)' }),
     started_at: Type.Optional(Type.String({ format: 'date-time', description: 'When it got a thread (running)' })),

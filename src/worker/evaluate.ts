@@ -9,6 +9,6 @@ enableMemory64();
 export default function run(task: EvaluateTask): EvaluateOutcome {
   const startedAt = Date.now();
   const t0 = performance.now();
-  const evaluation = evaluate(task.module, task.function, task.parameters, { instrumentation: task.instrumentation, fuel: task.fuel });
+  const evaluation = evaluate(task.module, task.function, task.parameters, { ...task.call, instrumentation: task.instrumentation, fuel: task.fuel });
   return { ...evaluation, startedAt, durationMs: performance.now() - t0 };
 }

@@ -1,5 +1,5 @@
 // The messages the device and the worker threads exchange; both sides import only these types.
-import type { Evaluation } from '../wasm/evaluate.js';
+import type { Evaluation, EvaluateOptions } from '../wasm/evaluate.js';
 import type { Instrumentation } from '../wasm/instrument.js';
 import type { WasmValue } from '../wasm/values.js';
 
@@ -13,7 +13,12 @@ export interface EvaluateTask {
   fuel: number | null;
   function: string;
   parameters: WasmValue[];
+  /** WASI, memory I/O and reactor initialisation, when the call needs them. */
+  call?: CallOptions;
 }
+
+/** The options of evaluate() that travel with a task (imports cannot: WASI is built in the worker). */
+export type CallOptions = Omit<EvaluateOptions, 'instrumentation' | 'fuel' | 'imports'>;
 
 /** What the worker answers: the evaluation plus when it really ran (epoch ms, worker clock). */
 export type EvaluateOutcome = Evaluation & { startedAt: number; durationMs: number };

@@ -51,6 +51,7 @@ export async function buildTestApp(overrides: Partial<Config> = {}, options: Tes
     maxWaiters: config.waitMaxClients,
     sweepIntervalMs: 10,
     now,
+    outputLimit: config.outputLimit,
   });
   const registry = new Registry();
   const app = await buildApp({ config, device, logger, metrics: createMetrics(registry, device) });

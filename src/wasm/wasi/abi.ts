@@ -1,5 +1,5 @@
 // The WASI preview1 ABI as the host sees it: errno values, constants, and every function's parameter kinds.
-import type { FunctionSignature, ValueType } from '../module-info.js';
+import type { FunctionSignature, ModuleImport, ModuleInfo, ValueType } from '../module-info.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 
@@ -102,4 +102,10 @@ export function preview1ImportProblem(name: string, declared: FunctionSignature,
   if (same(declared.params, expected.params) && same(declared.results, expected.results)) return undefined;
   const show = (s: FunctionSignature): string => `(${s.params.join(', ')}) -> (${s.results.join(', ')})`;
   return `"${name}" is declared ${show(declared)}; with ${index === 'i64' ? 'a memory64' : 'a 32-bit'} memory preview1 needs ${show(expected)}`;
+}
+
+/** The import check for `wasi_snapshot_preview1`: functions only, each with its preview1 signature for the module's memory. */
+export function wasiImportProblem(imported: ModuleImport, info: ModuleInfo): string | undefined {
+  if (imported.kind !== 'function' || imported.signature === undefined) return 'WASI preview1 provides functions only';
+  return preview1ImportProblem(imported.name, imported.signature, info.memory?.index ?? 'i32');
 }
