@@ -60,7 +60,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 async function expectServes(device: Wasm64Device, jobs = 8): Promise<void> {
-  const results = await Promise.all(Array.from({ length: jobs }, () => settled(device, device.submit(ADD).job)));
+  const results = await Promise.all(Array.from({ length: jobs }, async () => settled(device, (await device.submit(ADD)).job)));
   for (const job of results) expect(job).toMatchObject({ status: 'completed', results: [5] });
 }
 
@@ -78,7 +78,7 @@ describe('a worker thread dies under a job', () => {
   it('fails that job with WASM64_WORKER_FAILED, replaces the thread, and runs the next jobs', async () => {
     const { device, threads } = await build(1);
     await booted(threads, 1);
-    const { job } = device.submit(ENDLESS);
+    const { job } = await device.submit(ENDLESS);
     await until(() => device.workers.busy === 1, 'the endless job is on the thread');
     expect(job.status).toBe('running');
 
@@ -98,8 +98,8 @@ describe('a worker thread dies under a job', () => {
   it('with jobs queued behind it: only the job on the killed thread fails, every other job completes', async () => {
     const { device, threads } = await build(2);
     await booted(threads, 2);
-    const endless = [device.submit(ENDLESS).job, device.submit(ENDLESS).job];
-    const queued = Array.from({ length: 40 }, () => device.submit(ADD).job);
+    const endless = [(await device.submit(ENDLESS)).job, (await device.submit(ENDLESS)).job];
+    const queued = await Promise.all(Array.from({ length: 40 }, async () => (await device.submit(ADD)).job));
     await until(() => device.workers.busy === 2, 'both endless jobs are on threads');
 
     await alive(threads)[0]!.terminate();
@@ -120,7 +120,7 @@ describe('a worker thread dies under a job', () => {
     const { device, threads } = await build(2);
     for (let round = 0; round < 2; round++) {
       await booted(threads, 2);
-      const jobs = [device.submit(ENDLESS).job, device.submit(ENDLESS).job];
+      const jobs = [(await device.submit(ENDLESS)).job, (await device.submit(ENDLESS)).job];
       await until(() => device.workers.busy === 2, 'both threads are busy');
       await Promise.all(alive(threads).map((t) => t.terminate()));
       const done = await Promise.all(jobs.map((j) => settled(device, j)));
@@ -141,7 +141,7 @@ describe('a fault in the device\'s bookkeeping', () => {
       });
     }
     await expectServes(device);
-    const failing = await settled(device, device.submit({ code: 'div(1,0)' }).job);
+    const failing = await settled(device, (await device.submit({ code: 'div(1,0)' })).job);
     expect(failing).toMatchObject({ status: 'failed', error: { code: 'WASM64_TRAP' } });
     const logged = new Set(logs.lines.filter((l) => l.msg === 'a device event listener threw').map((l) => l.event));
     expect(logged).toEqual(new Set(['queued', 'started', 'settled']));
@@ -162,7 +162,7 @@ describe('a fault in the device\'s bookkeeping', () => {
     const { device, logs } = await build(1, store);
     store.failures = 5;
     // More jobs than the pool holds, so that dispatching the rest depends on recording the first outcomes.
-    const jobs = Array.from({ length: 12 }, () => device.submit(ADD).job);
+    const jobs = await Promise.all(Array.from({ length: 12 }, async () => (await device.submit(ADD)).job));
     const done = await Promise.all(jobs.map((j) => settled(device, j)));
     expect(done.every((j) => j.status === 'completed')).toBe(true);
     expect(store.failures).toBe(0);
