@@ -10,7 +10,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '100' },
     threads: { type: 'string', default: '2' },
     queue: { type: 'string', default: '16' },
-    'ttl-seconds': { type: 'string', default: '5' },
+    'ttl-seconds': { type: 'string', default: '30' },
   },
 });
 const minutes = Number(values.minutes);

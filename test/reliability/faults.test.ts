@@ -11,6 +11,7 @@ import { enableMemory64 } from '../../src/wasm/features.js';
 import { createWorkerPool } from '../../src/worker/pool.js';
 import { captureLogs } from '../support/log-capture.js';
 import type { LogCapture } from '../support/log-capture.js';
+import { buildTestApp } from '../support/test-app.js';
 
 /** A job that runs until something stops it: naive fib(60) is hours of work. */
 const ENDLESS: RunRequest = { code: 'fib_rec(60)' };
@@ -184,5 +185,29 @@ describe('a fault in the device\'s bookkeeping', () => {
     await until(() => store.sweeps > 5, 'the sweep kept running');
     expect(logs.lines.filter((l) => l.msg === 'the device sweep failed')).toHaveLength(3);
     await expectServes(device);
+  });
+});
+
+describe('a bug inside a request', () => {
+  it('answers 500 WASM64_INTERNAL with no stack trace or host path, logs the error, and keeps serving', async () => {
+    const logs = captureLogs();
+    const t = await buildTestApp({}, { logTo: logs });
+    try {
+      const real = t.device.submit.bind(t.device);
+      // Fault injection: the next submission hits a bug whose message and stack name host paths.
+      t.device.submit = () => Promise.reject(new TypeError(`cannot read properties of undefined (at ${process.cwd()}/src/device/device.ts:1:1)`));
+      const res = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', payload: { code: 'add(2,3)' } });
+      expect(res.statusCode).toBe(500);
+      expect(res.json()).toMatchObject({ code: 'WASM64_INTERNAL', status: 500 });
+      expect(res.body).not.toMatch(/\n\s+at |\/work\/|node_modules|file:\/\/|\.ts:\d|TypeError/);
+      expect(res.headers['x-request-id']).toBeTruthy();
+      expect(logs.lines.some((l) => l.level === 50 && JSON.stringify(l).includes('cannot read properties'))).toBe(true);
+
+      t.device.submit = real;
+      const again = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', headers: { prefer: 'wait=10' }, payload: { code: 'add(2,3)' } });
+      expect(again.json()).toMatchObject({ status: 'completed', result: 5 });
+    } finally {
+      await t.close();
+    }
   });
 });
