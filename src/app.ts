@@ -10,6 +10,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import { ServiceError, toProblem } from './errors.js';
+import { clientError, frameworkError } from './http-errors.js';
 import type { ErrorCode } from './errors.js';
 import type { Wasm64Device } from './device/device.js';
 import type { Metrics } from './metrics.js';
@@ -106,6 +107,8 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
     genReqId: requestId,
     trustProxy: trustProxy(config.trustProxy),
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   // TypeBox checks bodies as they are (no coercion, unknown properties rejected, not stripped).
   app.setValidatorCompiler(TypeBoxValidatorCompiler);

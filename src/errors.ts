@@ -29,6 +29,8 @@ export const ERRORS = {
   WASM64_JOB_NOT_FOUND: { status: 404, title: 'No job has this id (it may have expired)' },
   WASM64_JOB_FINISHED: { status: 409, title: 'The job has already finished; only queued or running jobs can be cancelled' },
   WASM64_IDEMPOTENCY_MISMATCH: { status: 422, title: 'This Idempotency-Key was used with a different request; use a new key' },
+  WASM64_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large; send fewer or shorter headers' },
+  WASM64_REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time; send it again' },
   WASM64_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this method and path' },
   WASM64_UNAUTHORIZED: { status: 401, title: 'Send a valid API token as Authorization: Bearer <token>' },
   WASM64_RATE_LIMITED: { status: 429, title: 'Too many requests from this client; retry after the time in Retry-After' },

@@ -414,7 +414,9 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
         .then(
           (outcome) => this.#finish(flight, outcome),
           (err: unknown) => this.#finish(flight, undefined, err),
-        );
+        )
+        // A fault in recording the outcome must not become an unhandled rejection, which ends the process.
+        .catch((err: unknown) => this.#log.error({ err, job: job.id }, 'recording how a job ended failed'));
     }
   }
 
@@ -469,7 +471,12 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     job.finishedAt = this.#now();
     if (results !== undefined) job.results = results.map(fromWasmValue);
     if (code !== undefined) job.error = jobError(code, message);
-    this.#store.settled(job);
+    try {
+      this.#store.settled(job);
+    } catch (err) {
+      // The job is terminal all the same: its waiters and observers still hear of it.
+      this.#log.error({ err, job: job.id }, 'the job store failed to record a settled job');
+    }
     const waiters = this.#waiters.get(job.id);
     if (waiters !== undefined) for (const done of waiters) done();
     if (status === 'completed') this.#log.debug({ job: job.id }, 'job completed');
@@ -479,6 +486,15 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
 
   /** Aborts running jobs past their timeout and expires old finished jobs. */
   #sweepOnce(): void {
+    try {
+      this.#sweepTimeoutsAndExpiry();
+    } catch (err) {
+      // A throw from a timer callback is an uncaught exception: log it, the next sweep tries again.
+      this.#log.error({ err }, 'the device sweep failed');
+    }
+  }
+
+  #sweepTimeoutsAndExpiry(): void {
     if (this.#running.size > 0) {
       const now = this.#now();
       for (const { job } of this.#running.values()) {

@@ -20,7 +20,8 @@ export class CallSyntaxError extends Error {
 
 const NAME_START = /[A-Za-z_$]/;
 const NAME_PART = /[A-Za-z0-9_$.-]/;
-const NUMBER = /^[+-]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|NaN|inf|Infinity|infinity)/;
+// Longer words first: the first alternative that matches wins, and `inf` would cut `infinity` short.
+const NUMBER = /^[+-]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|Infinity|infinity|inf|nan|NaN)/;
 
 /** Parses `name(arg, ...)`: arguments are decimal, hex or float numbers, nan, inf, or "JSON strings". */
 export function parseCall(code: string): Call {

@@ -1,5 +1,6 @@
 // The evaluation pool: a fixed set of Piscina worker threads. The only file that knows the worker's path.
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { EvaluateOutcome, EvaluateTask } from './protocol.js';
 
@@ -7,6 +8,8 @@ export interface WorkerPoolOptions {
   threads: number;
   /** Tasks Piscina itself may hold beyond running ones; the device keeps the real queue. */
   maxQueue: number;
+  /** Called with each thread as it starts, replacements included (the reliability tests kill one under a job). */
+  onThread?: (thread: Worker) => void;
 }
 
 export interface WorkerStats {
@@ -52,7 +55,12 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   });
   // Piscina starts `threads` workers at once; every worker it creates after them replaces one that exited.
   let created = 0;
-  piscina.on('workerCreate', () => created++);
+  const { onThread } = options;
+  piscina.on('workerCreate', (worker: { id: number }) => {
+    created++;
+    const thread = onThread && piscina.threads.find((t) => t.threadId === worker.id);
+    if (thread) onThread(thread);
+  });
   return {
     threads: options.threads,
     workers: () => ({

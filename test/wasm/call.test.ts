@@ -15,6 +15,11 @@ describe('parseCall', () => {
     expect(call.arguments.map((a) => (a.kind === 'number' ? a.text : a.value))).toEqual(['-2', '3.5e-1', '0x1F', 'nan', '-inf', '.5']);
   });
 
+  it('reads every spelling of infinity whole (inf must not cut infinity short)', () => {
+    const call = parseCall('f(Infinity, -infinity, inf, +Infinity)');
+    expect(call.arguments.map((a) => (a.kind === 'number' ? a.text : a.value))).toEqual(['Infinity', '-infinity', 'inf', '+Infinity']);
+  });
+
   it('keeps integers beyond 2^53 exactly as written', () => {
     expect(parseCall('add(9007199254740993,1)').arguments[0]).toEqual({ kind: 'number', text: '9007199254740993' });
   });
