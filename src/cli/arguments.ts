@@ -32,6 +32,13 @@ export function parseLimit(value: string): number {
   return Number(value);
 }
 
+/** `NAME=value` (the value may hold `=` and be empty), collected in order. */
+export function collectEnv(value: string, previous: [string, string][] | undefined): [string, string][] {
+  const at = value.indexOf('=');
+  if (at < 1) throw new InvalidArgumentError('Give NAME=value (the name may not be empty).');
+  return [...(previous ?? []), [value.slice(0, at), value.slice(at + 1)]];
+}
+
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }

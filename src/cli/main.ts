@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // The job-dispatcher command: parses the command line, runs one command against the service (or in process), exits.
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { ServiceError } from '../errors.js';
 import type { JobView, RunRequest } from '../schemas/job.js';
-import { collect, parseDuration, parseLimit, parsePort, parseServer, parseSize, toParameter } from './arguments.js';
+import { collect, collectEnv, parseDuration, parseLimit, parsePort, parseServer, parseSize, toParameter } from './arguments.js';
 import { DEFAULT_SERVER, DispatcherClient, ProblemError, ServerUnreachableError } from './client.js';
 import { CliError, EXIT, exitCodeForStatus } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
 import { readModuleFile } from './module-file.js';
-import { formatJob, formatJobList, formatJson, formatModule, problemMessage, statusCommand, unreachableMessage } from './output.js';
+import { formatJob, formatJobList, formatJson, formatModule, problemMessage, programOutput, statusCommand, unreachableMessage } from './output.js';
+import { readStdin } from './stdin.js';
 import { startSpinner } from './spinner.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,6 +31,12 @@ interface RunOptions {
   moduleId?: string;
   fuel?: number;
   memoryLimit?: number;
+  arg?: string[];
+  env?: [string, string][];
+  stdin?: string;
+  stdinFile?: string;
+  deterministic?: true;
+  seed?: string;
   wait?: true;
   json?: true;
   local?: true;
@@ -39,9 +47,24 @@ function exitCodeForJob(job: JobView): ExitCode {
   return job.status === 'failed' || job.status === 'cancelled' ? EXIT.failed : EXIT.success;
 }
 
+/**
+ * The job's line on stdout; for a WASI program, its own stdout and stderr pass through as the program wrote
+ * them and the job's line goes to stderr, so that `run --wait > out.txt` keeps exactly the program's output.
+ */
 function printJob(job: JobView, json: boolean | undefined): void {
-  process.stdout.write(`${json === true ? formatJson(job) : formatJob(job)}\n`);
   process.exitCode = exitCodeForJob(job);
+  if (json === true) {
+    process.stdout.write(`${formatJson(job)}\n`);
+    return;
+  }
+  const program = programOutput(job);
+  if (program === undefined) {
+    process.stdout.write(`${formatJob(job)}\n`);
+    return;
+  }
+  process.stdout.write(program.stdout);
+  process.stderr.write(program.stderr);
+  process.stderr.write(`${formatJob(job)}\n`);
 }
 
 function clientOf(command: Command): DispatcherClient {
@@ -70,11 +93,32 @@ async function awaitJob(client: DispatcherClient, id: string): Promise<JobView> 
 }
 
 /** What to call: `--code`, or `--function` with its `--param`s. */
+/** What to call: `--code`, or `--function` with its `--param`s, or nothing: a WASI program's `_start`. */
 function callOf(command: Command, options: RunOptions): RunRequest {
   if (options.code !== undefined) return { code: options.code };
   if (options.function !== undefined) return { function: options.function, parameters: (options.param ?? []).map(toParameter) };
   if (options.param !== undefined) command.error('job-dispatcher: --param needs --function NAME', { exitCode: EXIT.usage });
-  return command.error('job-dispatcher: say what to run: --code "add(2,3)", or --function add --param 2 --param 3', { exitCode: EXIT.usage });
+  // A module of the user's may be a WASI command: the service runs its `_start` (or says it has none).
+  if (options.module !== undefined || options.moduleId !== undefined) return {};
+  return command.error('job-dispatcher: say what to run: --code "add(2,3)", or --function add --param 2 --param 3 (or --module prog.wasm for a WASI program)', { exitCode: EXIT.usage });
+}
+
+/** `--arg`, `--env`, `--stdin`/`--stdin-file`, `--deterministic`, `--seed`: the job's `wasi` object, when any is given. */
+async function wasiOf(options: RunOptions): Promise<RunRequest['wasi']> {
+  const wasi: NonNullable<RunRequest['wasi']> = {};
+  if (options.arg !== undefined) wasi.args = options.arg;
+  if (options.env !== undefined) wasi.env = Object.fromEntries(options.env);
+  if (options.stdin !== undefined) wasi.stdin = options.stdin;
+  if (options.stdinFile !== undefined) {
+    const bytes = options.stdinFile === '-' ? await readStdin() : await readFile(options.stdinFile);
+    // Text goes as text (readable in the job's JSON); anything that is not UTF-8 goes as base64.
+    const text = bytes.toString('utf8');
+    if (Buffer.from(text, 'utf8').equals(bytes)) wasi.stdin = text;
+    else [wasi.stdin, wasi.stdin_base64] = [bytes.toString('base64'), true];
+  }
+  if (options.deterministic === true) wasi.deterministic = true;
+  if (options.seed !== undefined) wasi.seed = toParameter(options.seed);
+  return Object.keys(wasi).length === 0 ? undefined : wasi;
 }
 
 /** The call with its module and limits: a module file goes as base64 bytes (`module`) or as text (`wat`). */
@@ -89,6 +133,8 @@ async function runRequest(command: Command, options: RunOptions): Promise<RunReq
   if (options.timeout !== undefined) request.timeout_ms = options.timeout;
   if (options.fuel !== undefined) request.fuel = options.fuel;
   if (options.memoryLimit !== undefined) request.memory_limit = options.memoryLimit;
+  const wasi = await wasiOf(options);
+  if (wasi !== undefined) request.wasi = wasi;
   return request;
 }
 
@@ -177,7 +223,9 @@ Examples:
   $ job-dispatcher wasm64@1.0 run --code "add(2,3)" --wait
   completed 5
   $ job-dispatcher wasm64@1.0 run --local --code "div(1,0)"
-  failed WASM64_TRAP: divide by zero`);
+  failed WASM64_TRAP: divide by zero
+  $ echo hi | job-dispatcher wasm64@1.0 run --module prog.wasm --arg -v --env NAME=ao --stdin-file - --wait
+  (the program's stdout on stdout, its stderr and the job's line, e.g. \`completed exit 0\`, on stderr)`);
 
   const device = program
     .command('wasm64@1.0')
@@ -194,6 +242,12 @@ Examples:
     .option('--module-id <id>', 'a module stored with `modules add` (sha256:...)')
     .option('--fuel <units>', 'stop the job after this many instructions (WASM64_FUEL_EXHAUSTED); the job reports fuel_used', parseLimit)
     .option('--memory-limit <size>', "cap the module's memory: bytes, or 64KiB, 16MiB, 1GiB (whole 64 KiB pages)", parseSize)
+    .option('-a, --arg <value>', 'WASI: a program argument after argv[0] (repeat it: --arg -n --arg 3)', collect)
+    .option('-e, --env <NAME=value>', 'WASI: an environment variable of the program (repeat it)', collectEnv)
+    .addOption(new Option('--stdin <text>', "WASI: the program's standard input, as text").conflicts('stdinFile'))
+    .option('--stdin-file <file>', "WASI: the program's standard input from a file, or - for this command's own stdin")
+    .option('--deterministic', 'WASI: fixed clocks and a seeded random stream, so the same job prints the same output')
+    .option('--seed <seed>', 'WASI: the seed of the deterministic random stream (a number or a string)')
     .option('-t, --timeout <duration>', 'stop the job after this long: 500ms, 5s, 2m (the server caps it)', parseDuration)
     .option('--idempotency-key <key>', 'repeating a run with the same key and call returns the same job, not a new one')
     .option('-w, --wait', 'wait for the job and print its result')

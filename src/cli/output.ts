@@ -2,10 +2,15 @@
 import type { JobView } from '../schemas/job.js';
 import type { ModuleView } from '../schemas/module.js';
 
-/** `completed 5`, `completed 7 1` (several results), `failed WASM64_TRAP: divide by zero`, `running`. */
+/**
+ * `completed 5`, `completed 7 1` (several results), `failed WASM64_TRAP: divide by zero`, `running`; a WASI
+ * program's exit code as `completed exit 3`, and `(output truncated)` when the service cut its output.
+ */
 export function formatJob(job: JobView): string {
   const parts: string[] = [job.status];
   if (job.status === 'completed') parts.push(...(job.results ?? []).map(String));
+  if (job.exit_code !== undefined) parts.push(`exit ${job.exit_code}`);
+  if (job.truncated === true) parts.push('(output truncated)');
   if (job.error !== undefined) parts.push(`${job.error.code}: ${job.error.message}`);
   return parts.join(' ');
 }
@@ -53,6 +58,13 @@ export function unreachableMessage(server: string, reason: string): string {
     'Start one with `job-dispatcher serve` (or `npm start` in the repository), point at another with',
     '--server URL or JOB_DISPATCHER_URL, or run a job in this process with `run --local`.',
   ].join('\n');
+}
+
+/** A WASI program's stdout and stderr as it wrote them (decoded from base64 when binary); none for a plain call. */
+export function programOutput(job: JobView): { stdout: Buffer; stderr: Buffer } | undefined {
+  if (job.stdout === undefined && job.stderr === undefined) return undefined;
+  const bytes = (text: string | undefined, base64: boolean | undefined): Buffer => Buffer.from(text ?? '', base64 === true ? 'base64' : 'utf8');
+  return { stdout: bytes(job.stdout, job.stdout_base64), stderr: bytes(job.stderr, job.stderr_base64) };
 }
 
 /** One JSON document per line, as the API sent it. */

@@ -1,7 +1,7 @@
 // Option values as the CLI parses them: what reaches the API, and what is refused as a usage error.
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { collect, parseDuration, parseLimit, parsePort, parseServer, parseSize, toParameter } from '../../src/cli/arguments.js';
+import { collect, collectEnv, parseDuration, parseLimit, parsePort, parseServer, parseSize, toParameter } from '../../src/cli/arguments.js';
 
 describe('parseDuration', () => {
   it('takes ms, s and m, to whole milliseconds', () => {
@@ -59,5 +59,12 @@ describe('toParameter', () => {
 
   it('collects repeated values in order', () => {
     expect(collect('3', collect('2', undefined))).toEqual(['2', '3']);
+  });
+});
+
+describe('collectEnv', () => {
+  it('splits NAME=value at the first =, keeps empty values and order, and refuses a missing name', () => {
+    expect(collectEnv('B=x=y', collectEnv('A=', undefined))).toEqual([['A', ''], ['B', 'x=y']]);
+    for (const bad of ['=x', 'NOVALUE', '']) expect(() => collectEnv(bad, undefined), bad).toThrow(InvalidArgumentError);
   });
 });

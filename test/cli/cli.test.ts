@@ -334,3 +334,52 @@ describe('a service that needs a token (API_TOKENS)', () => {
     }
   });
 });
+
+describe('WASI programs: --arg, --env, --stdin, --stdin-file, --deterministic', () => {
+  // test/fixtures/c/demo.c: prints argv and env, upper-cases stdin, reports on stderr, exits with EXIT_CODE.
+  const demo = 'test/fixtures/c/demo.wasm';
+
+  it("passes the program's stdout and stderr through, the job line on stderr, and runs _start with no call named", async () => {
+    const result = await runCli(
+      ['wasm64@1.0', 'run', '--module', demo, '--arg', 'one', '--arg', 'two words', '--env', 'NAME=ao', '-e', 'EXIT_CODE=3', '--stdin-file', '-', '--wait'],
+      env,
+      'abc\n',
+    );
+    expect(result).toMatchObject({
+      code: 0,
+      stdout: 'argc=3\nargv[0]=main.wasm\nargv[1]=one\nargv[2]=two words\nenv NAME=ao\nenv EXIT_CODE=3\nhello, ao!\nABC\n',
+      stderr: 'read 4 bytes from stdin\ncompleted exit 3\n',
+    });
+    const json = JSON.parse((await cli('wasm64@1.0', 'run', '--module', demo, '--stdin', 'xy', '--wait', '--json')).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({ status: 'completed', function: '_start', exit_code: 0, stdout: expect.stringContaining('XY') as unknown, stderr: 'read 2 bytes from stdin\n' });
+  });
+
+  it('sends a binary --stdin-file as base64 and the program reads its bytes', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'cli-stdin-')), 'in.bin');
+    await writeFile(file, Buffer.from([0x61, 0xff, 0x62, 0x0a]));
+    const result = await cli('wasm64@1.0', 'run', '--module', demo, '--stdin-file', file, '--wait');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('read 4 bytes from stdin\ncompleted exit 0\n');
+  });
+
+  it('--deterministic with a --seed prints the same time and random bytes every run; another seed differs', async () => {
+    const entropy = async (seed: string) => {
+      const result = await cli('wasm64@1.0', 'run', '--module', demo, '--arg', '--entropy', '--deterministic', '--seed', seed, '--wait');
+      expect(result.code).toBe(0);
+      return /^time \d+\.\d+ random [0-9a-f]{16}$/m.exec(result.stdout)?.[0];
+    };
+    const first = await entropy('7');
+    expect(first).toBeDefined();
+    expect(await entropy('7')).toBe(first);
+    expect(await entropy('ao-process')).not.toBe(first);
+  });
+
+  it('runs a WASI program with --local too, and refuses a bad --env as a usage error', async () => {
+    const local = await cli('wasm64@1.0', 'run', '--local', '--module', demo, '--env', 'NAME=local', '--stdin', 'q');
+    expect(local).toMatchObject({ code: 0, stderr: 'read 1 bytes from stdin\ncompleted exit 0\n' });
+    expect(local.stdout).toContain('hello, local!\nQ');
+    const bad = await cli('wasm64@1.0', 'run', '--module', demo, '--env', '=x');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('NAME=value');
+  });
+});

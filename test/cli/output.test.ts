@@ -1,6 +1,6 @@
 // The CLI's printed forms: the one-line job summary, and the spinner's terminal-only drawing.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { formatJob, formatJobList, problemMessage, statusCommand } from '../../src/cli/output.js';
+import { formatJob, formatJobList, problemMessage, programOutput, statusCommand } from '../../src/cli/output.js';
 import { startSpinner } from '../../src/cli/spinner.js';
 import type { JobView } from '../../src/schemas/job.js';
 
@@ -17,6 +17,11 @@ describe('formatJob', () => {
   it('prints the error code and message of a failed or cancelled job', () => {
     expect(formatJob({ ...base, status: 'failed', error: { code: 'WASM64_TRAP', message: 'divide by zero' } })).toBe('failed WASM64_TRAP: divide by zero');
     expect(formatJob({ ...base, status: 'cancelled', error: { code: 'WASM64_CANCELLED', message: 'cancelled' } })).toBe('cancelled WASM64_CANCELLED: cancelled');
+  });
+
+  it("prints a WASI program's exit code, and says when its output was cut", () => {
+    expect(formatJob({ ...base, status: 'completed', function: '_start', results: [], exit_code: 3 })).toBe('completed exit 3');
+    expect(formatJob({ ...base, status: 'completed', function: '_start', results: [], exit_code: 0, truncated: true })).toBe('completed exit 0 (output truncated)');
   });
 
   it('prints a job in progress as its status alone', () => {
@@ -81,5 +86,15 @@ describe('startSpinner', () => {
     const count = writes.length;
     vi.advanceTimersByTime(1000);
     expect(writes.length).toBe(count);
+  });
+});
+
+describe('programOutput', () => {
+  it("gives a WASI job's stdout and stderr as bytes, decoding base64 output, and nothing for a plain call", () => {
+    expect(programOutput({ ...base, status: 'completed', result: 5, results: [5] })).toBeUndefined();
+    const out = programOutput({ ...base, status: 'completed', stdout: 'hi\n', stdout_base64: false, stderr: '/w==', stderr_base64: true });
+    expect(out?.stdout).toEqual(Buffer.from('hi\n'));
+    expect(out?.stderr).toEqual(Buffer.from([0xff]));
+    expect(programOutput({ ...base, status: 'failed', stderr: 'oops' })?.stdout).toEqual(Buffer.alloc(0));
   });
 });

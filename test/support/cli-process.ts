@@ -17,12 +17,16 @@ export interface CliProcess {
   done: Promise<CliResult>;
 }
 
-/** Starts the CLI with stdout and stderr piped (so neither is a TTY) and no JOB_DISPATCHER_URL or _TOKEN unless given. */
-export function spawnCli(args: string[], env: Record<string, string> = {}): CliProcess {
+/**
+ * Starts the CLI with stdout and stderr piped (so neither is a TTY) and no JOB_DISPATCHER_URL or _TOKEN unless given;
+ * its stdin is `input` when given, else closed.
+ */
+export function spawnCli(args: string[], env: Record<string, string> = {}, input?: string | Buffer): CliProcess {
   const inherited = { ...process.env };
   delete inherited.JOB_DISPATCHER_URL;
   delete inherited.JOB_DISPATCHER_TOKEN;
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...inherited, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (input !== undefined) child.stdin?.end(input);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -34,6 +38,6 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
   return { child, done };
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return spawnCli(args, env).done;
+export function runCli(args: string[], env: Record<string, string> = {}, input?: string | Buffer): Promise<CliResult> {
+  return spawnCli(args, env, input).done;
 }
