@@ -178,6 +178,24 @@ describe('modules that attack the host at instantiation or run time', () => {
   });
 });
 
+describe('a stdout flood', () => {
+  const OUTPUT_LIMIT = 1024 * 1024; // the default
+
+  it('keeps the first OUTPUT_LIMIT bytes of 256 MiB written to each of stdout and stderr, flagged truncated', async () => {
+    const res = await run({ module: base64(await fixture('stdout-flood')), timeout_ms: 10_000 });
+    expect(res.body).toMatchObject({ status: 'completed', exit_code: 0, truncated: true });
+    expect(res.body.stdout).toBe('A'.repeat(OUTPUT_LIMIT));
+    expect(res.body.stderr).toHaveLength(OUTPUT_LIMIT);
+    await expectServing();
+  });
+
+  it('a program that never stops writing ends at its timeout', async () => {
+    const res = await run({ module: base64(await fixture('stdout-flood')), code: 'forever()', timeout_ms: 1000 });
+    expectJobFailed(res, 'WASM64_TIMEOUT');
+    await expectServing();
+  });
+});
+
 describe('huge parameter lists', () => {
   /** A module whose `sum` takes `count` i32 parameters and adds them. */
   async function summer(count: number): Promise<Uint8Array> {
