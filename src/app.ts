@@ -74,7 +74,14 @@ function trustProxy(setting: boolean | number): boolean | ((address: string, hop
   return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }
 
-/** One log line per request, when it completes: method, url, status and time, under the request id. */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The job a run request created or returned: its request's log line names it. */
+    jobId: string | undefined;
+  }
+}
+
+/** One log line per request, when it completes: method, url, status, time and any job, under the request id. */
 class RequestLogController extends LogController {
   override incomingRequest(): void {}
 
@@ -85,6 +92,7 @@ class RequestLogController extends LogController {
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100,
       ...(request.client ? { client: request.client } : {}),
+      ...(request.jobId === undefined ? {} : { job: request.jobId }),
     };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
     else reply.log.info(line, 'request completed');
@@ -110,6 +118,7 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
     frameworkErrors: frameworkError,
     clientErrorHandler: clientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.decorateRequest('jobId', undefined);
   // TypeBox checks bodies as they are (no coercion, unknown properties rejected, not stripped).
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // JSON only (wasm bytes get their own parser where a route takes them): text is a 415, not a string body.

@@ -7,9 +7,9 @@ import { loadConfig } from './config.js';
 import type { Wasm64Device } from './device/device.js';
 import { createMetrics } from './metrics.js';
 
-/** Builds the app with a device that is never called (an emitter for the metrics to listen to), and returns what /openapi.json serves. */
+/** Builds the app with a device that is never called (an emitter for the metrics to listen to; closing the app ends its waits: none), and returns what /openapi.json serves. */
 export async function openapiDocument(): Promise<unknown> {
-  const device = new EventEmitter() as unknown as Wasm64Device;
+  const device = Object.assign(new EventEmitter(), { endWaits: () => undefined }) as unknown as Wasm64Device;
   const metrics = createMetrics(new Registry(), device);
   const app = await buildApp({ config: loadConfig({}), device, logger: pino({ level: 'silent' }), metrics });
   await app.ready();

@@ -10,10 +10,14 @@ import type { ExportedFunction } from '../wasm/module-info.js';
 import type { MemoryParameterInput } from '../wasm/memory-io.js';
 import { argumentToParameter, fromWasmValue } from '../wasm/values.js';
 import type { ParameterInput, WasmValue } from '../wasm/values.js';
+import { BatchAbort } from '../worker/pool.js';
 import type { WorkerPool, WorkerStats } from '../worker/pool.js';
-import type { CallOptions, EvaluateOutcome } from '../worker/protocol.js';
+import type { CallOptions } from '../worker/protocol.js';
 import { planOptions, planParameters, planWasi } from './call-plan.js';
 import type { ParameterEcho } from './call-plan.js';
+import { BatchControl, FINISHED, PENDING, RUNNING } from '../worker/batch-control.js';
+import type { BatchOutcome, EvaluateTask } from '../worker/protocol.js';
+import { BatchPlan, planKey } from './batch-plan.js';
 import { fingerprintRequest } from './fingerprint.js';
 import { isTerminal, jobError } from './job.js';
 import type { Job, JobStatus } from './job.js';
@@ -48,6 +52,8 @@ export type DeviceOptions = ModuleOptions & {
   outputLimit?: number;
   /** The clock for every timestamp, timeout and expiry; tests pass a fake one. */
   now?: () => number;
+  /** Which queued jobs share a batch (default: a fresh BatchPlan, which learns run times as jobs end). */
+  batchPlan?: BatchPlan;
 };
 
 /**
@@ -86,11 +92,45 @@ interface ResolvedCall {
   call: CallOptions;
 }
 
-/** A job the device has handed to the pool: `controller` aborts its task (terminating its thread if it runs). */
-interface Flight {
+/** A job waiting for a thread, or out with the pool in a flight (then `flight` and its `index` there are set). */
+interface Entry {
   job: Job;
-  controller: AbortController;
+  module: CompiledVariant;
+  parameters: WasmValue[];
+  /** WASI, memory I/O and reactor initialisation, as the task carries them. */
+  call: CallOptions;
+  /** Its module, function and metering, for the batch plan. */
+  key: string;
+  /** How often a lost batch sent it back to the queue; bounded, so a job that kills threads cannot loop. */
+  requeues: number;
+  flight: Flight | undefined;
+  index: number;
 }
+
+/**
+ * A batch the device has handed to the pool: `control` says job by job what the thread has run, and
+ * `abort` aborts the whole batch (terminating its thread if it runs).
+ */
+interface Flight {
+  entries: Entry[];
+  control: BatchControl;
+  abort: BatchAbort;
+  /** The device aborted it to stop one job: its other unfinished jobs go back to the queue. */
+  aborted: boolean;
+}
+
+/** A request waiting for a job to settle. */
+interface Wait {
+  /** On the device's clock. */
+  deadline: number;
+  /** Ends the wait (once): resolves it with the job as it is. */
+  end: () => void;
+  /** Stops listening for the client going away. */
+  stopListening: (() => void) | undefined;
+}
+
+/** A job that lost its batch this many times (its thread died under another job) fails instead of running again. */
+const MAX_REQUEUES = 3;
 
 function resolveCall(request: RunRequest, module: StoredModule, outputLimit: number): ResolvedCall {
   let name: string;
@@ -132,13 +172,14 @@ function resolveCall(request: RunRequest, module: StoredModule, outputLimit: num
 }
 
 /**
- * Jobs move through three bounded collections, each a Map in arrival order:
- * `#queue` (accepted, waiting; at most `maxQueue`) → `#pipelined` (handed to Piscina, waiting there for a
- * thread) → `#running` (on a thread). At most `threads * 2` jobs are with Piscina at once, so each thread
- * has one job running and one ready behind it. Piscina hands tasks to threads first in, first out, so the
- * first `threads` jobs handed over are the running ones: a job counts as started (and its timeout starts)
- * when one ahead of it leaves. When a thread is replaced after an abort, that start can be early by the
- * new thread's boot time.
+ * Jobs wait in `#queue` (a Map in arrival order, at most `maxQueue`), then go to the pool in batches
+ * (flights): at most `threads * 2` flights are out at once, so each thread has one batch running and one
+ * ready behind it. Jobs known to be short share a batch (see BatchPlan), so one message each way carries
+ * many of them; others travel alone. A batch's BatchControl tells the device, without a message, which of
+ * its jobs the thread has started and when: a job is `running` from that moment and its timeout counts
+ * from it. Stopping a job the thread has not reached withdraws it (the thread skips it); stopping the one
+ * it runs aborts the batch, which terminates the thread, and the batch's other unfinished jobs go back to
+ * the front of the queue to run again (jobs are pure: running one twice gives the same outcome).
  */
 export class Wasm64Device extends EventEmitter<DeviceEvents> {
   readonly #pool: WorkerPool;
@@ -152,12 +193,16 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   readonly #maxWaiters: number;
   readonly #outputLimit: number;
   readonly #now: () => number;
-  readonly #queue = new Map<string, { job: Job; module: CompiledVariant; parameters: WasmValue[]; call: CallOptions }>();
-  readonly #pipelined = new Map<string, Flight>();
-  readonly #running = new Map<string, Flight>();
-  /** Per job, the callbacks of requests waiting for it to settle. */
-  readonly #waiters = new Map<string, Set<() => void>>();
-  #waiterCount = 0;
+  readonly #queue = new Map<string, Entry>();
+  /** Jobs out with the pool, by id. */
+  readonly #dispatched = new Map<string, Entry>();
+  readonly #flights = new Set<Flight>();
+  readonly #plan: BatchPlan;
+  /** Per job, the requests waiting for it to settle. */
+  readonly #waiters = new Map<string, Set<Wait>>();
+  /** Every wait, for the sweep to end those past their deadline; the earliest deadline among them. */
+  readonly #waits = new Set<Wait>();
+  #nextDeadline = Infinity;
   #seq = 0;
   #dispatchScheduled = false;
   #closing: Promise<void> | undefined;
@@ -186,6 +231,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     this.#maxWaiters = options.maxWaiters ?? 10_000;
     this.#outputLimit = options.outputLimit ?? 1 << 20;
     this.#now = options.now ?? Date.now;
+    this.#plan = options.batchPlan ?? new BatchPlan();
     // One timer for every timeout and expiry, never one per job; unref'd so it never holds the process open.
     this.#sweep = setInterval(() => this.#sweepOnce(), options.sweepIntervalMs ?? 50).unref();
   }
@@ -235,7 +281,8 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     if (limits.fuel !== null) job.fuel = limits.fuel;
     if (key !== undefined && fingerprint !== undefined) job.idempotency = { key, fingerprint };
     this.#store.add(job);
-    this.#queue.set(job.id, { job, module: compiled, parameters, call });
+    // Metered jobs run slower than unmetered ones of the same function: the plan tells them apart.
+    this.#queue.set(job.id, { job, module: compiled, parameters, call, key: planKey(job.moduleId, fn.name, limits.fuel !== null), requeues: 0, flight: undefined, index: 0 });
     this.#log.debug({ job: job.id, function: job.function }, 'job queued');
     this.#emit('queued', job);
     this.#scheduleDispatch();
@@ -264,7 +311,9 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
 
   /** `status`: the job as it is now, or undefined for an unknown (or expired) id. */
   get(id: string): Job | undefined {
-    return this.#store.get(id);
+    const job = this.#store.get(id);
+    if (job?.status === 'queued') this.#observe(this.#dispatched.get(id));
+    return job;
   }
 
   /** `jobs`: the stored jobs, newest first. */
@@ -286,45 +335,57 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   }
 
   /**
-   * Resolves with `job` once it is terminal, after `waitMs`, or when `signal` aborts (the client went
-   * away), whichever comes first; never rejects. Waiting costs one callback in the job's waiter set and
-   * one timer owned by this wait, both gone when it ends. Beyond `maxWaiters` it resolves at once.
+   * Resolves with `job` once it is terminal, after `waitMs`, or when `cancelOn` ends the wait (the client
+   * went away), whichever comes first; never rejects. `cancelOn` is called with the wait's end and returns
+   * how to stop listening. A wait costs one entry in two sets and no timer of its own: the sweep ends it
+   * at its deadline (as precisely as the sweep runs). Beyond `maxWaiters` it resolves at once.
    */
-  waitFor(job: Job, waitMs: number, signal?: AbortSignal): Promise<Job> {
-    if (isTerminal(job) || waitMs <= 0 || signal?.aborted === true || this.#waiterCount >= this.#maxWaiters) {
-      return Promise.resolve(job);
-    }
+  waitFor(job: Job, waitMs: number, cancelOn?: (end: () => void) => () => void): Promise<Job> {
+    if (isTerminal(job) || waitMs <= 0 || this.#waits.size >= this.#maxWaiters) return Promise.resolve(job);
     return new Promise((resolve) => {
       let waiters = this.#waiters.get(job.id);
       if (waiters === undefined) this.#waiters.set(job.id, (waiters = new Set()));
       const set = waiters;
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        if (set.delete(done)) this.#waiterCount--;
-        if (set.size === 0 && this.#waiters.get(job.id) === set) this.#waiters.delete(job.id);
-        resolve(job);
+      const wait: Wait = {
+        deadline: this.#now() + waitMs,
+        end: () => {
+          if (!this.#waits.delete(wait)) return;
+          set.delete(wait);
+          if (set.size === 0 && this.#waiters.get(job.id) === set) this.#waiters.delete(job.id);
+          wait.stopListening?.();
+          resolve(job);
+        },
+        stopListening: undefined,
       };
-      const timer = setTimeout(done, waitMs);
-      signal?.addEventListener('abort', done, { once: true });
-      set.add(done);
-      this.#waiterCount++;
+      this.#waits.add(wait);
+      set.add(wait);
+      if (wait.deadline < this.#nextDeadline) this.#nextDeadline = wait.deadline;
+      wait.stopListening = cancelOn?.(wait.end);
     });
+  }
+
+  /** Ends every wait now, each with its job as it is (the app is closing). */
+  endWaits(): void {
+    for (const wait of this.#waits) wait.end();
   }
 
   /** Jobs accepted and waiting for a thread. */
   get queued(): number {
-    return this.#queue.size + this.#pipelined.size;
+    let pending = 0;
+    for (const { control } of this.#flights) for (let i = 0; i < control.size; i++) if (control.state(i) === PENDING) pending++;
+    return this.#queue.size + pending;
   }
 
   /** Jobs on a thread now. */
   get running(): number {
-    return this.#running.size;
+    let running = 0;
+    for (const { control } of this.#flights) if (control.running() >= 0) running++;
+    return running;
   }
 
   /** Requests waiting for a job to settle (long polls and `Prefer: wait`). */
   get waiting(): number {
-    return this.#waiterCount;
+    return this.#waits.size;
   }
 
   /** Jobs in the store, live and finished. */
@@ -357,8 +418,11 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   async #shutdown(graceMs: number): Promise<void> {
     const reason = 'the service shut down before the job finished';
     for (const { job } of this.#queue.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
-    for (const { job } of this.#pipelined.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
-    if (this.#running.size > 0 && graceMs > 0) {
+    // Jobs out with the pool that no thread has started are withdrawn; the running ones get the grace period.
+    for (const entry of this.#dispatched.values()) {
+      if (entry.flight?.control.state(entry.index) === PENDING) this.#stop(entry.job, 'WASM64_SHUTDOWN', reason);
+    }
+    if (this.#flights.size > 0 && graceMs > 0) {
       let grace: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.#onIdle = resolve;
@@ -367,101 +431,140 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
       clearTimeout(grace);
       this.#onIdle = undefined;
     }
-    for (const { job } of this.#running.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
+    for (const { job } of this.#dispatched.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
     clearInterval(this.#sweep);
     await this.#pool.destroy();
   }
 
-  /** Ends a live job now with `code` (cancelled, or failed for a timeout) and aborts its task if it has one. */
+  /**
+   * Ends a live job now with `code` (cancelled, or failed for a timeout). A job out with the pool is
+   * withdrawn if its thread has not reached it; if the thread is running it, its batch is aborted.
+   */
   #stop(job: Job, code: 'WASM64_CANCELLED' | 'WASM64_SHUTDOWN' | 'WASM64_TIMEOUT', message: string): void {
-    const flight = this.#running.get(job.id) ?? this.#pipelined.get(job.id);
     this.#queue.delete(job.id);
+    const entry = this.#dispatched.get(job.id);
     this.#settle(job, code === 'WASM64_TIMEOUT' ? 'failed' : 'cancelled', code, message);
-    // Piscina rejects the task at once, and terminates its thread if the task was running.
-    flight?.controller.abort(code);
+    const flight = entry?.flight;
+    if (entry === undefined || flight === undefined || flight.aborted) return;
+    if (flight.control.withdraw(entry.index) === RUNNING) {
+      flight.aborted = true;
+      // Piscina rejects the batch at once and terminates its thread; #finish sends the rest back to the queue.
+      flight.abort.abort(code);
+    }
   }
 
   /** Dispatches after the current turn, so that jobs submitted together go to the pool together. */
   #scheduleDispatch(): void {
     if (this.#dispatchScheduled) return;
     this.#dispatchScheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.#dispatchScheduled = false;
       this.#dispatch();
     });
   }
 
   #dispatch(): void {
-    const threads = this.#pool.threads;
-    while (this.#running.size + this.#pipelined.size < threads * 2 && this.#queue.size > 0) {
-      const next = this.#queue.values().next();
-      if (next.done === true) return;
-      const { job, module, parameters, call } = next.value;
-      this.#queue.delete(job.id);
-      const flight: Flight = { job, controller: new AbortController() };
-      if (this.#running.size < threads) this.#start(flight);
-      else this.#pipelined.set(job.id, flight);
+    const slots = this.#pool.threads * 2;
+    while (this.#flights.size < slots && this.#queue.size > 0) {
+      const entries = this.#plan.take(this.#queue.values(), (e) => e.key);
+      const flight: Flight = { entries, control: new BatchControl(entries.length), abort: new BatchAbort(), aborted: false };
+      const tasks: EvaluateTask[] = [];
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i] as Entry;
+        this.#queue.delete(entry.job.id);
+        this.#dispatched.set(entry.job.id, entry);
+        entry.flight = flight;
+        entry.index = i;
+        tasks.push({
+          jobId: entry.job.id,
+          module: entry.module.module,
+          instrumentation: entry.module.instrumentation,
+          fuel: entry.job.fuel ?? null,
+          function: entry.job.function,
+          parameters: entry.parameters,
+          call: entry.call,
+        });
+      }
+      this.#flights.add(flight);
       this.#pool
-        .run({
-          jobId: job.id,
-          module: module.module,
-          instrumentation: module.instrumentation,
-          fuel: job.fuel ?? null,
-          function: job.function,
-          parameters,
-          call,
-        }, flight.controller.signal)
+        .run({ tasks, control: flight.control.buffer }, flight.abort)
         .then(
-          (outcome) => this.#finish(flight, outcome),
+          (outcomes) => this.#finish(flight, outcomes),
           (err: unknown) => this.#finish(flight, undefined, err),
         )
-        // A fault in recording the outcome must not become an unhandled rejection, which ends the process.
-        .catch((err: unknown) => this.#log.error({ err, job: job.id }, 'recording how a job ended failed'));
+        // A fault in recording the outcomes must not become an unhandled rejection, which ends the process.
+        .catch((err: unknown) => this.#log.error({ err, jobs: entries.map((e) => e.job.id) }, 'recording how a batch ended failed'));
     }
   }
 
-  #start(flight: Flight): void {
-    this.#running.set(flight.job.id, flight);
-    this.#markRunning(flight.job);
+  /** Marks a job out with the pool `running` once its thread has claimed it. */
+  #observe(entry: Entry | undefined): void {
+    const flight = entry?.flight;
+    if (entry === undefined || flight === undefined) return;
+    const { index } = entry;
+    const state = flight.control.state(index);
+    if (state === RUNNING || state === FINISHED) this.#markRunning(entry.job, flight.control.startedAt(index));
   }
 
-  #markRunning(job: Job): void {
+  /** `startedAt` is on the worker's wall clock; the job records it on the device's (the same one unless a test fakes it). */
+  #markRunning(job: Job, startedAt: number): void {
     if (job.status !== 'queued') return;
     job.status = 'running';
-    job.startedAt = this.#now();
+    job.startedAt = this.#now() - Math.max(0, Date.now() - startedAt);
     this.#emit('started', job, job.startedAt - job.createdAt);
   }
 
-  /** The pool answered (or rejected) a task: record the outcome, free its slot, dispatch more. */
-  #finish(flight: Flight, outcome: EvaluateOutcome | undefined, err?: unknown): void {
-    const { job } = flight;
-    if (this.#running.delete(job.id)) {
-      const next = this.#pipelined.values().next();
-      if (next.done !== true) {
-        this.#pipelined.delete(next.value.job.id);
-        this.#start(next.value);
+  /** The pool answered (or rejected) a batch: record each job's outcome, requeue what it lost, dispatch more. */
+  #finish(flight: Flight, outcomes: BatchOutcome | undefined, err?: unknown): void {
+    this.#flights.delete(flight);
+    const lost: Entry[] = [];
+    const crashed = outcomes === undefined && !flight.aborted ? flight.control.running() : -1;
+    for (let i = 0; i < flight.entries.length; i++) {
+      const entry = flight.entries[i] as Entry;
+      const { job } = entry;
+      this.#dispatched.delete(job.id);
+      entry.flight = undefined;
+      const outcome = outcomes?.[i];
+      if (isTerminal(job)) {
+        // Cancelled, timed out or shut down while out with the pool: that outcome stands.
+      } else if (outcome !== undefined && outcome !== null) {
+        this.#markRunning(job, outcome.startedAt);
+        this.#plan.observe(entry.key, outcome.durationMs);
+        job.durationMs = outcome.durationMs;
+        if (outcome.fuelUsed !== undefined) job.fuelUsed = outcome.fuelUsed;
+        if (outcome.wasi !== undefined) job.wasi = outcome.wasi;
+        if (outcome.ok && outcome.returned !== undefined) job.returned = outcome.returned;
+        if (outcome.ok) this.#settle(job, 'completed', undefined, '', outcome.results);
+        else this.#settle(job, 'failed', outcome.code, outcome.message);
+      } else if (i === crashed || (outcomes === undefined && !flight.aborted && entry.requeues >= MAX_REQUEUES)) {
+        // Not an abort of ours: the thread died under this job (or it kept losing its batch).
+        this.#log.error({ job: job.id, err }, 'job failed: the worker running it failed');
+        this.#settle(job, 'failed', 'WASM64_WORKER_FAILED', err instanceof Error ? err.message : String(err));
+      } else {
+        lost.push(entry);
       }
-    } else {
-      this.#pipelined.delete(job.id);
     }
-    if (isTerminal(job)) {
-      // Cancelled, timed out or shut down while the task was out: that outcome stands.
-    } else if (outcome !== undefined) {
-      // Ran although the device still counted it as waiting (a thread freed up sooner than it knew).
-      this.#markRunning(job);
-      job.durationMs = outcome.durationMs;
-      if (outcome.fuelUsed !== undefined) job.fuelUsed = outcome.fuelUsed;
-      if (outcome.wasi !== undefined) job.wasi = outcome.wasi;
-      if (outcome.ok && outcome.returned !== undefined) job.returned = outcome.returned;
-      if (outcome.ok) this.#settle(job, 'completed', undefined, '', outcome.results);
-      else this.#settle(job, 'failed', outcome.code, outcome.message);
-    } else {
-      // Not an abort of ours (those settle first): the thread died under the job.
-      this.#log.error({ job: job.id, err }, 'job failed: the worker running it failed');
-      this.#settle(job, 'failed', 'WASM64_WORKER_FAILED', err instanceof Error ? err.message : String(err));
-    }
-    if (this.#running.size === 0) this.#onIdle?.();
+    if (lost.length > 0) this.#requeue(lost);
+    if (this.#flights.size === 0) this.#onIdle?.();
     if (this.#accepting) this.#dispatch();
+  }
+
+  /** Puts jobs whose batch was lost back at the front of the queue, in their order, as if never started. */
+  #requeue(lost: Entry[]): void {
+    if (!this.#accepting) {
+      for (const { job } of lost) this.#stop(job, 'WASM64_SHUTDOWN', 'the service shut down before the job finished');
+      return;
+    }
+    const waiting = [...this.#queue.values()];
+    this.#queue.clear();
+    for (const entry of lost) {
+      entry.requeues++;
+      entry.job.status = 'queued';
+      delete entry.job.startedAt;
+      this.#queue.set(entry.job.id, entry);
+    }
+    for (const entry of waiting) this.#queue.set(entry.job.id, entry);
+    this.#log.info({ jobs: lost.length }, 'jobs sent back to the queue: their batch lost its thread');
   }
 
   /** The one place a job becomes terminal: records it, releases its waiters, tells observers. First call wins. */
@@ -478,13 +581,13 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
       this.#log.error({ err, job: job.id }, 'the job store failed to record a settled job');
     }
     const waiters = this.#waiters.get(job.id);
-    if (waiters !== undefined) for (const done of waiters) done();
+    if (waiters !== undefined) for (const wait of waiters) wait.end();
     if (status === 'completed') this.#log.debug({ job: job.id }, 'job completed');
     else this.#log.info({ job: job.id, status, code, reason: message }, `job ${status}`);
     this.#emit('settled', job);
   }
 
-  /** Aborts running jobs past their timeout and expires old finished jobs. */
+  /** Times out the job each thread runs if it ran past its timeout, and expires old finished jobs. */
   #sweepOnce(): void {
     try {
       this.#sweepTimeoutsAndExpiry();
@@ -495,15 +598,31 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   }
 
   #sweepTimeoutsAndExpiry(): void {
-    if (this.#running.size > 0) {
+    if (this.#flights.size > 0) {
       const now = this.#now();
-      for (const { job } of this.#running.values()) {
-        if (job.status === 'running' && now - (job.startedAt ?? now) >= job.timeoutMs) {
+      for (const flight of [...this.#flights]) {
+        const running = flight.entries[flight.control.running()];
+        if (running === undefined || isTerminal(running.job)) continue;
+        this.#observe(running);
+        const { job } = running;
+        if (now - (job.startedAt ?? now) >= job.timeoutMs) {
           this.#stop(job, 'WASM64_TIMEOUT', `the job ran longer than its timeout_ms of ${job.timeoutMs}`);
         }
       }
     }
+    if (this.#waits.size > 0) this.#endWaitsDue();
     this.#store.evictExpired();
+  }
+
+  #endWaitsDue(): void {
+    const now = this.#now();
+    if (now < this.#nextDeadline) return;
+    let next = Infinity;
+    for (const wait of this.#waits) {
+      if (wait.deadline <= now) wait.end();
+      else if (wait.deadline < next) next = wait.deadline;
+    }
+    this.#nextDeadline = next;
   }
 
   #emit<K extends keyof DeviceEvents>(event: K, ...args: DeviceEvents[K]): void {

@@ -44,7 +44,24 @@ const LOCATION = { location: 'The job: /~wasm64@1.0/status/<id>' };
 const REPLAYED = { 'idempotent-replayed': '"true" when an Idempotency-Key matched an earlier request and its job is returned' };
 const PREFERENCE_APPLIED = { 'preference-applied': 'The preference honoured: wait=<seconds actually waited at most>, or respond-async' };
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+// Date#toISOString costs microseconds and a job view has three timestamps, mostly within the same
+// recent second: the text up to the second is kept for the last second seen.
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/** `ms` (epoch milliseconds) as ISO 8601 UTC with milliseconds, exactly as Date#toISOString writes it. */
+export function iso(ms: number): string {
+  const whole = Math.floor(ms);
+  const second = Math.floor(whole / 1000);
+  if (second !== isoSecond) {
+    const text = new Date(second * 1000).toISOString();
+    if (text.length !== 24) return new Date(whole).toISOString(); // years beyond 9999 or before 0
+    isoSecond = second;
+    isoPrefix = text.slice(0, 20);
+  }
+  const milli = whole - second * 1000;
+  return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
 
 /** The API's JSON form of a job: snake_case, ISO timestamps, `result` beside `results`. */
 export function toJobView(job: Job): JobView {
@@ -122,28 +139,21 @@ function runRequestOf(body: RunRequest | Buffer | undefined, query: RunQuery): {
 }
 
 export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app, { device, waitMaxSeconds }) => {
-  // Requests waiting for a job; closing the app ends them at once, so a long poll never holds up a shutdown.
-  const waits = new Set<AbortController>();
+  // Closing the app ends every wait at once, so a long poll never holds up a shutdown.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
-    for (const wait of waits) wait.abort();
+    device.endWaits();
   });
 
   /** Waits up to `seconds` for `job` to be terminal; a client that disconnects ends its wait. */
-  async function waitForJob(job: Job, seconds: number, reply: FastifyReply): Promise<Job> {
-    if (closing || seconds <= 0 || isTerminal(job)) return job;
-    const wait = new AbortController();
+  function waitForJob(job: Job, seconds: number, reply: FastifyReply): Promise<Job> {
+    if (closing || seconds <= 0 || isTerminal(job)) return Promise.resolve(job);
     // The response's 'close' fires when the client goes away before we answer (the request's fires once its body is read).
-    const onClose = (): void => wait.abort();
-    reply.raw.once('close', onClose);
-    waits.add(wait);
-    try {
-      return await device.waitFor(job, Math.min(seconds, waitMaxSeconds) * 1000, wait.signal);
-    } finally {
-      waits.delete(wait);
-      reply.raw.off('close', onClose);
-    }
+    return device.waitFor(job, Math.min(seconds, waitMaxSeconds) * 1000, (end) => {
+      reply.raw.once('close', end);
+      return () => reply.raw.removeListener('close', end);
+    });
   }
 
   /**
@@ -183,7 +193,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
     const { job, replayed } = await device.submit(body, options);
     const statusUrl = `${PREFIX}/status/${job.id}`;
     if (replayed) void reply.header('idempotent-replayed', 'true');
-    else request.log.info({ job: job.id, function: job.function }, 'job accepted');
+    // The request's one log line names the job; a second line per run would cost more than the route.
+    request.jobId = job.id;
     void reply.header('location', statusUrl);
 
     // A new job is answered as it was accepted, queued, even if dispatch (which runs before this continuation) started it.

@@ -1,8 +1,9 @@
 // The evaluation pool: a fixed set of Piscina worker threads. The only file that knows the worker's path.
+import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { EvaluateOutcome, EvaluateTask } from './protocol.js';
+import type { BatchOutcome, EvaluateBatch } from './protocol.js';
 
 export interface WorkerPoolOptions {
   threads: number;
@@ -21,11 +22,25 @@ export interface WorkerStats {
   restarts: number;
 }
 
+/**
+ * Aborts one batch: `abort()` rejects it, and terminates its thread if the batch is running there.
+ * An EventEmitter, which Piscina accepts as a signal: an AbortController costs tens of microseconds to make.
+ */
+export class BatchAbort extends EventEmitter<{ abort: [] }> {
+  reason: unknown;
+
+  abort(reason: unknown): void {
+    this.reason = reason;
+    this.emit('abort');
+  }
+}
+
 export interface WorkerPool {
   readonly threads: number;
   /** The threads as they are now. */
   workers(): WorkerStats;
-  run(task: EvaluateTask, signal?: AbortSignal): Promise<EvaluateOutcome>;
+  /** Runs a batch of jobs on one thread; see BatchAbort. */
+  run(batch: EvaluateBatch, abort?: BatchAbort): Promise<BatchOutcome>;
   destroy(): Promise<void>;
 }
 
@@ -40,7 +55,7 @@ function workerFilename(): string {
 
 export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   // minThreads = maxThreads and a long idle timeout: Piscina's defaults churn threads (measured ~3x slower).
-  const piscina = new Piscina<EvaluateTask, EvaluateOutcome>({
+  const piscina = new Piscina<EvaluateBatch, BatchOutcome>({
     filename: workerFilename(),
     minThreads: options.threads,
     maxThreads: options.threads,
@@ -68,7 +83,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       busy: piscina.threads.length - piscina.idleThreads,
       restarts: Math.max(0, created - options.threads),
     }),
-    run: (task, signal) => piscina.run(task, signal ? { signal } : {}),
+    run: (batch, abort) => piscina.run(batch, abort ? { signal: abort } : {}),
     destroy: () => piscina.destroy(),
   };
 }

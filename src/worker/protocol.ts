@@ -22,3 +22,15 @@ export type CallOptions = Omit<EvaluateOptions, 'instrumentation' | 'fuel' | 'im
 
 /** What the worker answers: the evaluation plus when it really ran (epoch ms, worker clock). */
 export type EvaluateOutcome = Evaluation & { startedAt: number; durationMs: number };
+
+/**
+ * Several jobs in one message, run in order on one thread. `control` is a BatchControl's buffer: the
+ * worker claims each job there before running it and skips those the device withdrew.
+ */
+export interface EvaluateBatch {
+  tasks: EvaluateTask[];
+  control: SharedArrayBuffer;
+}
+
+/** Per task of a batch, in order: its outcome, or null when the device withdrew it before it ran. */
+export type BatchOutcome = (EvaluateOutcome | null)[];
