@@ -20,7 +20,9 @@ describe('request ids', () => {
     expect(res.statusCode).toBe(202);
     expect(res.headers['x-request-id']).toBe('lb-7f3a.19:abc');
     const lines = logs.lines.filter((l) => l.reqId === 'lb-7f3a.19:abc');
-    expect(lines.map((l) => l.msg)).toEqual(['job accepted', 'request completed']);
+    // One line per request; a run's names its job.
+    expect(lines.map((l) => l.msg)).toEqual(['request completed']);
+    expect(lines[0]?.job).toBe(res.json<{ id: string }>().id);
   });
 
   it('generates a UUID when there is none, or when the given one is not sane', async () => {
