@@ -1,5 +1,7 @@
 // Batches on the real device and pool: short jobs share a message; stopping one job of a batch ends only
 // that job, withdrawing it if its thread has not reached it, and re-running the rest if the thread was killed.
+import { readFile } from 'node:fs/promises';
+import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BatchPlan, planKey } from '../../src/device/batch-plan.js';
@@ -7,6 +9,7 @@ import { Wasm64Device } from '../../src/device/device.js';
 import { MemoryJobStore } from '../../src/device/job-store.js';
 import type { Job } from '../../src/device/job.js';
 import type { StoredModule } from '../../src/device/module-store.js';
+import type { RunRequest } from '../../src/schemas/job.js';
 import { enableMemory64 } from '../../src/wasm/features.js';
 import { createWorkerPool } from '../../src/worker/pool.js';
 import type { WorkerPool } from '../../src/worker/pool.js';
@@ -27,10 +30,11 @@ afterEach(async () => {
  * in `short` start out known as short, so their jobs share batches from the first one, whatever the
  * machine's load makes their first runs look like.
  */
-function start(...short: string[]): { device: Wasm64Device; batches: number[] } {
+function start(...short: string[]): { device: Wasm64Device; batches: number[]; batchPlan: BatchPlan; threads: Worker[] } {
   const batchPlan = new BatchPlan();
   for (const name of short) batchPlan.observe(planKey(fixture.id, name), 0.001);
-  const real = createWorkerPool({ threads: 1, maxQueue: 2 });
+  const threads: Worker[] = [];
+  const real = createWorkerPool({ threads: 1, maxQueue: 2, onThread: (t) => threads.push(t) });
   const batches: number[] = [];
   const pool: WorkerPool = {
     threads: real.threads,
@@ -53,7 +57,7 @@ function start(...short: string[]): { device: Wasm64Device; batches: number[] } 
     batchPlan,
   });
   devices.push(device);
-  return { device, batches };
+  return { device, batches, batchPlan, threads };
 }
 
 const submit = async (device: Wasm64Device, code: string, timeoutMs?: number): Promise<Job> =>
@@ -128,5 +132,54 @@ describe('batching', () => {
     await device.close();
     expect(stuck).toMatchObject({ status: 'cancelled', error: { code: 'WASM64_SHUTDOWN' } });
     expect(waiting).toMatchObject({ status: 'cancelled', error: { code: 'WASM64_SHUTDOWN' } });
+  });
+
+  it('carries every field of a task through a batch: WASI, memory I/O and returns, fuel, memory limits, module variants', async () => {
+    const { device, batches, batchPlan } = start();
+    const wat = async (name: string): Promise<string> => readFile(new URL(`../fixtures/${name}.wat`, import.meta.url), 'utf8');
+    const [cat, strings, grower] = await Promise.all([wat('wasi/cat64'), wat('wasi/strings64'), wat('grower64')]);
+    const requests: RunRequest[] = [
+      { wat: cat, wasi: { stdin: 'one' } },
+      { wat: strings, function: 'upper', parameters: [{ string: 'batch', length: true }], returns: { type: 'string', length: 5 } },
+      { code: 'add(2,3)', fuel: 1000 },
+      { wat: grower, function: 'grow_by_pages', parameters: [10], memory_limit: 4 * 65_536 },
+      { wat: cat, wasi: { stdin: 'two' } },
+      { wat: grower, function: 'grow_by_pages', parameters: [10] },
+    ];
+    // One run of each alone, then the plan is told they are all short, so the second round shares one batch.
+    for (const request of requests) {
+      const job = await settled(device, (await device.submit(request)).job);
+      // A running average: enough observations bury what the first, cold run measured.
+      for (let i = 0; i < 100; i++) batchPlan.observe(planKey(job.moduleId, job.function, job.fuel !== undefined), 0.001);
+    }
+    // Submitting resolves modules asynchronously: two endless jobs (each alone) hold the pool's two slots
+    // until all six are queued, then leave (one withdrawn, one killed), and the six go out together.
+    const holders = await submitAll(device, 'spin()', 'spin()');
+    await until(() => holders.some((j) => device.get(j.id)?.status === 'running'));
+    batches.length = 0;
+    const jobs = await Promise.all(requests.map(async (r) => (await device.submit(r)).job));
+    for (const holder of [...holders].reverse()) device.cancel(holder.id);
+    const [one, upper, metered, capped, two, uncapped] = await Promise.all(jobs.map((j) => settled(device, j)));
+    expect(batches).toEqual([6]);
+    expect(one).toMatchObject({ status: 'completed', wasi: { exitCode: 7, stdout: { value: 'hello from memory64\none' } } });
+    expect(two).toMatchObject({ status: 'completed', wasi: { exitCode: 7, stdout: { value: 'hello from memory64\ntwo' } } });
+    expect(upper).toMatchObject({ status: 'completed', returned: { value: 'BATCH', base64: false } });
+    expect(metered).toMatchObject({ status: 'completed', results: [5], fuel: 1000 });
+    expect(metered?.fuelUsed).toBeGreaterThan(0);
+    expect(capped).toMatchObject({ status: 'failed', error: { code: 'WASM64_MEMORY_LIMIT' } });
+    expect(uncapped).toMatchObject({ status: 'completed', results: [11] });
+  });
+
+  it('a thread killed under one job of a batch: that job fails with WASM64_WORKER_FAILED, its mates (finished or not) run again and complete', async () => {
+    const { device, batches, threads } = start('count', 'add');
+    const [done, stuck, waiting] = (await submitAll(device, 'add(1,2)', 'count(1000000000000)', 'add(3,4)')) as [Job, Job, Job];
+    await until(() => device.get(stuck.id)?.status === 'running');
+    expect(batches).toEqual([3]);
+    // Not an abort of the device's: the thread dies, and the outcome of `done`, already computed, is lost with it.
+    await threads.find((t) => t.threadId !== -1)!.terminate();
+    expect(await settled(device, stuck)).toMatchObject({ status: 'failed', error: { code: 'WASM64_WORKER_FAILED' } });
+    expect(await settled(device, done)).toMatchObject({ status: 'completed', results: [3] });
+    expect(await settled(device, waiting)).toMatchObject({ status: 'completed', results: [7] });
+    expect(batches.length).toBeGreaterThan(1);
   });
 });

@@ -68,6 +68,14 @@ async function expectServes(device: Wasm64Device, jobs = 8): Promise<void> {
 const alive = (threads: Worker[]): Worker[] => threads.filter((t) => t.threadId !== -1);
 
 /**
+ * Waits until the device reports every job of `jobs` running: a thread has claimed it from its batch and
+ * is running it (before that claim a killed thread loses the job without it being the one that died under it).
+ */
+async function running(device: Wasm64Device, jobs: Job[], what: string): Promise<void> {
+  await until(() => jobs.every((j) => device.get(j.id)?.status === 'running'), what);
+}
+
+/**
  * Waits until `count` threads have booted. Piscina reports a thread once it is ready, and posts a task to
  * a ready idle thread at once: after this, a job submitted is on a thread as soon as the device says running.
  */
@@ -80,7 +88,8 @@ describe('a worker thread dies under a job', () => {
     const { device, threads } = await build(1);
     await booted(threads, 1);
     const { job } = await device.submit(ENDLESS);
-    await until(() => device.workers.busy === 1, 'the endless job is on the thread');
+    await running(device, [job], 'the endless job is on the thread');
+    expect(device.workers.busy).toBe(1);
     expect(job.status).toBe('running');
 
     const [victim] = alive(threads);
@@ -101,7 +110,7 @@ describe('a worker thread dies under a job', () => {
     await booted(threads, 2);
     const endless = [(await device.submit(ENDLESS)).job, (await device.submit(ENDLESS)).job];
     const queued = await Promise.all(Array.from({ length: 40 }, async () => (await device.submit(ADD)).job));
-    await until(() => device.workers.busy === 2, 'both endless jobs are on threads');
+    await running(device, endless, 'both endless jobs are on threads');
 
     await alive(threads)[0]!.terminate();
     await until(() => endless.some((j) => j.status === 'failed'), 'one endless job failed');
@@ -122,7 +131,7 @@ describe('a worker thread dies under a job', () => {
     for (let round = 0; round < 2; round++) {
       await booted(threads, 2);
       const jobs = [(await device.submit(ENDLESS)).job, (await device.submit(ENDLESS)).job];
-      await until(() => device.workers.busy === 2, 'both threads are busy');
+      await running(device, jobs, 'both threads are busy');
       await Promise.all(alive(threads).map((t) => t.terminate()));
       const done = await Promise.all(jobs.map((j) => settled(device, j)));
       expect(done.map((j) => j.error?.code)).toEqual(['WASM64_WORKER_FAILED', 'WASM64_WORKER_FAILED']);
