@@ -17,19 +17,24 @@ const CLIENT_ERRORS: Record<string, { code: ErrorCode; detail: string }> = {
   ERR_HTTP_REQUEST_TIMEOUT: { code: 'WASM64_REQUEST_TIMEOUT', detail: 'the request was not received in time' },
 };
 
+/** How long a refused connection may keep sending after its answer before it is cut. */
+const LINGER_MS = 1000;
+
 /**
  * Fastify's `clientErrorHandler`: a connection sent something that is not HTTP (or too much of it). Node gives
- * us the raw socket; we write one problem+json answer and close it, as Node's own handler does with a bare 400.
+ * us the raw socket; we write one problem+json answer and end our side. Not `destroy()` at once: closing a
+ * socket that still holds unread bytes (the rest of 64 KiB of headers) makes the kernel send a reset, and the
+ * client then loses the answer before reading it (Node 24 does so reliably). The connection is cut after
+ * LINGER_MS if the client keeps it open.
  */
 export function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (!socket.writable) return; // answered already; the linger timer ends it
   const { code, detail } = CLIENT_ERRORS[err.code ?? ''] ?? { code: 'WASM64_BAD_REQUEST' as const, detail: 'the request is not valid HTTP/1.1' };
   const problem = toProblem(code, detail);
   const body = JSON.stringify(problem);
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? 'Error'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy();
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? 'Error'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
