@@ -18,6 +18,7 @@ import { bearerAuth } from './plugins/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes, PREFIX } from './routes/jobs.js';
 import { moduleRoutes } from './routes/modules.js';
+import { instanceRoutes } from './routes/instances.js';
 import { metricsRoutes } from './routes/metrics.js';
 
 export interface AppDependencies {
@@ -184,6 +185,7 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
   await app.register(metricsRoutes, { registry: metrics.registry });
   await app.register(jobRoutes, { prefix: PREFIX, device, waitMaxSeconds: config.waitMaxSeconds });
   await app.register(moduleRoutes, { prefix: PREFIX, device });
+  await app.register(instanceRoutes, { prefix: PREFIX, instances: device.instances });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   return app;
 }

@@ -48,6 +48,16 @@ export interface Config {
   jobFuelMax: number;
   /** Bytes kept of a job's stdout, of its stderr, and of a result read from memory. */
   outputLimit: number;
+  /** Threads that hold live instances, each a single-thread lane. */
+  instanceLanes: number;
+  /** Instances kept, resident or evicted. */
+  instanceMax: number;
+  /** Instances resident on lanes at once. */
+  instanceLiveMax: number;
+  /** Bytes of memory of resident instances. */
+  instanceLiveMaxBytes: number;
+  /** Calls between two checkpoints of an instance. */
+  instanceCheckpointMessages: number;
 }
 
 /** Thrown for an invalid environment variable; the message names it. */
@@ -247,6 +257,36 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
     description: 'Bytes kept of a job\'s stdout, of its stderr, and of a result read from memory; the rest is cut and flagged `truncated`',
     default: () => 1024 * 1024,
     parse: integer(0, 256 * 1024 * 1024),
+  },
+  instanceLanes: {
+    env: 'INSTANCE_LANES',
+    description: 'Threads that hold live instances (AO processes), besides POOL_THREADS; each instance is pinned to one',
+    default: () => 2,
+    parse: integer(1, 256),
+  },
+  instanceMax: {
+    env: 'MAX_INSTANCES',
+    description: 'Most instances kept, resident or evicted to a snapshot; beyond it POST /instances answers 409',
+    default: () => 1000,
+    parse: integer(1, 1_000_000),
+  },
+  instanceLiveMax: {
+    env: 'MAX_LIVE_INSTANCES',
+    description: 'Most instances resident on lanes; beyond it the least recently used idle one is evicted to a snapshot',
+    default: () => 64,
+    parse: integer(1, 1_000_000),
+  },
+  instanceLiveMaxBytes: {
+    env: 'MAX_LIVE_INSTANCE_BYTES',
+    description: 'Most bytes of memory of resident instances; beyond it, the same eviction',
+    default: () => 1024 * 1024 * 1024,
+    parse: integer(WASM_PAGE, 1024 * 1024 * 1024 * 1024),
+  },
+  instanceCheckpointMessages: {
+    env: 'INSTANCE_CHECKPOINT_MESSAGES',
+    description: 'Calls an instance runs between two checkpoints of its state (what a trap or timeout rolls back to, then replays)',
+    default: () => 1000,
+    parse: integer(1, 1_000_000),
   },
 };
 

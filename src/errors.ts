@@ -38,6 +38,13 @@ export const ERRORS = {
   WASM64_SHUTTING_DOWN: { status: 503, title: 'The service is shutting down and accepts no new jobs' },
   WASM64_NOT_READY: { status: 503, title: 'The service is not ready for jobs; send them to another instance or retry' },
   WASM64_INTERNAL: { status: 500, title: 'Internal error' },
+  WASM64_INSTANCE_NOT_FOUND: { status: 404, title: 'No instance has this id (it was deleted, or the service restarted); create it again, from a snapshot if you kept one' },
+  WASM64_INSTANCE_LIMIT: { status: 409, title: 'The service holds MAX_INSTANCES instances; delete one first' },
+  WASM64_INSTANCE_CONFLICT: { status: 400, title: 'The request mixes what belongs to an instance with what does not; the detail names the field' },
+  WASM64_INSTANCE_SNAPSHOT: { status: 400, title: 'The snapshot cannot be restored: it does not match its hash or its module; send one GET /instances/:id/snapshot answered' },
+  WASM64_INSTANCE_HANDLE: { status: 400, title: 'A message needs a process exporting handle(msgPtr, envPtr) -> outPtr, its memory and its allocator' },
+  WASM64_INSTANCE_INIT: { status: 422, title: 'The instance\'s initialisation (_initialize or _start) failed; the detail says how' },
+  WASM64_INSTANCES_UNAVAILABLE: { status: 501, title: 'Instances are not available in this store mode; run the service with STORE=memory for AO processes' },
   // Codes a job ends with (its `error.code`); the job itself is answered with 200.
   WASM64_TRAP: { status: 500, title: 'The module trapped' },
   WASM64_WORKER_FAILED: { status: 500, title: 'The worker running the job died' },
@@ -48,6 +55,8 @@ export const ERRORS = {
   WASM64_MEMORY_LIMIT: { status: 500, title: 'The job tried to grow its memory past its memory_limit' },
   WASM64_STACK_OVERFLOW: { status: 500, title: 'The job recursed deeper than the engine\'s call stack allows' },
   WASM64_MEMORY_IO: { status: 500, title: 'Placing a parameter in memory or reading the result from it failed' },
+  WASM64_INSTANCE_OUTPUT: { status: 500, title: 'The process answered something that is not JSON (its state is kept)' },
+  WASM64_INSTANCE_LOST: { status: 500, title: 'The instance could not be rebuilt from its last good state' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

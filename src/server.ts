@@ -11,6 +11,8 @@ import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { enableMemory64 } from './wasm/features.js';
 import { createWorkerPool } from './worker/pool.js';
+import { createInstanceLanes } from './worker/instance-lanes.js';
+import { instanceSettings } from './device/instances.js';
 
 let config: Config;
 try {
@@ -35,6 +37,7 @@ const device = new Wasm64Device({
   maxTimeoutMs: config.jobTimeoutMaxMs,
   maxWaiters: config.waitMaxClients,
   outputLimit: config.outputLimit,
+  instances: { lanes: createInstanceLanes(config.instanceLanes), settings: instanceSettings(config) },
 });
 const metrics = createMetrics(new Registry(), device);
 const app = await buildApp({ config, device, logger, metrics });

@@ -25,6 +25,10 @@ import type { JobStore, ListPage, ListQuery } from './job-store.js';
 import { DEFAULT_LIMITS, resolveLimits } from './limits.js';
 import type { LimitSettings } from './limits.js';
 import { moduleSource } from './module-source.js';
+import { InstanceManager } from './instances.js';
+import type { InstanceSettings } from './instances.js';
+import type { InstanceLanes } from '../worker/instance-lanes.js';
+import type { CallEvaluation } from '../wasm/instance.js';
 import { LINKED_IMPORTS } from './linked-imports.js';
 import { ModuleStore, moduleId } from './module-store.js';
 import type { CompiledVariant, StoredModule } from './module-store.js';
@@ -54,6 +58,8 @@ export type DeviceOptions = ModuleOptions & {
   now?: () => number;
   /** Which queued jobs share a batch (default: a fresh BatchPlan, which learns run times as jobs end). */
   batchPlan?: BatchPlan;
+  /** Live instances (AO processes): their lanes' threads and bounds. Without it, instance runs are refused. */
+  instances?: { lanes: InstanceLanes; settings: InstanceSettings };
 };
 
 /**
@@ -85,7 +91,7 @@ export interface Submission {
 const PASSABLE_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
 
 /** What a run asks for once resolved against the module: the function, its typed parameters, how to run it. */
-interface ResolvedCall {
+export interface ResolvedCall {
   fn: ExportedFunction;
   parameters: WasmValue[];
   echo: ParameterEcho[];
@@ -132,7 +138,7 @@ interface Wait {
 /** A job that lost its batch this many times (its thread died under another job) fails instead of running again. */
 const MAX_REQUEUES = 3;
 
-function resolveCall(request: RunRequest, module: StoredModule, outputLimit: number): ResolvedCall {
+export function resolveCall(request: RunRequest, module: StoredModule, outputLimit: number): ResolvedCall {
   let name: string;
   let inputs: (ParameterInput | MemoryParameterInput)[];
   if (request.code !== undefined) {
@@ -210,6 +216,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   /** Resolves the grace period of close() early once nothing runs any more. */
   #onIdle: (() => void) | undefined;
   readonly #sweep: NodeJS.Timeout;
+  readonly #instances: InstanceManager | undefined;
 
   constructor(options: DeviceOptions) {
     super();
@@ -232,6 +239,24 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     this.#outputLimit = options.outputLimit ?? 1 << 20;
     this.#now = options.now ?? Date.now;
     this.#plan = options.batchPlan ?? new BatchPlan();
+    if (options.instances !== undefined) {
+      this.#instances = new InstanceManager({
+        lanes: options.instances.lanes,
+        settings: options.instances.settings,
+        modules: this.#modules,
+        limits: this.#limits,
+        outputLimit: this.#outputLimit,
+        maxQueue: this.#maxQueue,
+        defaultTimeoutMs: this.#defaultTimeoutMs,
+        logger: this.#log,
+        now: this.#now,
+        hooks: {
+          started: (job) => this.#markRunning(job, Date.now()),
+          finished: (job, evaluation, durationMs) => this.#record(job, evaluation, durationMs),
+          ended: (job, status, code, message) => this.#settle(job, status, code, message),
+        },
+      });
+    }
     // One timer for every timeout and expiry, never one per job; unref'd so it never holds the process open.
     this.#sweep = setInterval(() => this.#sweepOnce(), options.sweepIntervalMs ?? 50).unref();
   }
@@ -249,6 +274,10 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     const replay = this.#replay(key, fingerprint);
     if (replay !== undefined) return replay;
     this.#checkAccepting();
+    if (request.instance_id !== undefined) return this.#submitToInstance(request, key, fingerprint);
+    if (request.message !== undefined || request.env !== undefined) {
+      throw new ServiceError('WASM64_INSTANCE_CONFLICT', '"message" and "env" go to a live instance: send them with "instance_id"');
+    }
     const resolved = await this.#modules.resolve(await moduleSource(request, options.upload, this.#modules.maxModuleBytes));
     const { fn, parameters, echo, call } = resolveCall(request, resolved.module, this.#outputLimit);
     const timeoutMs = request.timeout_ms ?? this.#defaultTimeoutMs;
@@ -287,6 +316,44 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     this.#emit('queued', job);
     this.#scheduleDispatch();
     return { job, replayed: false };
+  }
+
+  /** A run against a live instance: admitted by the instance manager, queued behind the instance's earlier jobs. */
+  #submitToInstance(request: RunRequest, key: string | undefined, fingerprint: string | undefined): Submission {
+    if (this.#instances === undefined) throw new ServiceError('WASM64_INSTANCES_UNAVAILABLE', 'this device runs no instances');
+    const admitted = this.#instances.admit(request);
+    const timeoutMs = request.timeout_ms ?? this.#defaultTimeoutMs;
+    if (timeoutMs > this.#maxTimeoutMs) {
+      throw new ServiceError('WASM64_TIMEOUT_TOO_LONG', `timeout_ms may be at most ${this.#maxTimeoutMs}, got ${timeoutMs}`);
+    }
+    if (!this.#store.reserve()) {
+      throw new ServiceError('WASM64_QUEUE_FULL', 'the job store is full of unfinished jobs; retry shortly', { 'retry-after': '1' });
+    }
+    const { instance } = admitted;
+    const job: Job = {
+      id: randomUUID(),
+      seq: ++this.#seq,
+      status: 'queued',
+      moduleId: instance.module.id,
+      function: admitted.function,
+      parameters: admitted.echo,
+      timeoutMs,
+      memoryLimit: instance.memoryLimit,
+      createdAt: this.#now(),
+      instanceId: instance.id,
+    };
+    if (instance.setup.fuel !== null) job.fuel = instance.setup.fuel;
+    if (key !== undefined && fingerprint !== undefined) job.idempotency = { key, fingerprint };
+    this.#store.add(job);
+    this.#log.debug({ job: job.id, instance: instance.id, function: job.function }, 'instance job queued');
+    this.#emit('queued', job);
+    this.#instances.enqueue(job, admitted);
+    return { job, replayed: false };
+  }
+
+  /** Live instances (AO processes), or undefined when the device was built without them. */
+  get instances(): InstanceManager | undefined {
+    return this.#instances;
   }
 
   /** The earlier job of a request repeated with its Idempotency-Key; WASM64_IDEMPOTENCY_MISMATCH if the request differs. */
@@ -373,14 +440,14 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   get queued(): number {
     let pending = 0;
     for (const { control } of this.#flights) for (let i = 0; i < control.size; i++) if (control.state(i) === PENDING) pending++;
-    return this.#queue.size + pending;
+    return this.#queue.size + pending + (this.#instances?.queued ?? 0);
   }
 
   /** Jobs on a thread now. */
   get running(): number {
     let running = 0;
     for (const { control } of this.#flights) if (control.running() >= 0) running++;
-    return running;
+    return running + (this.#instances?.running ?? 0);
   }
 
   /** Requests waiting for a job to settle (long polls and `Prefer: wait`). */
@@ -433,7 +500,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     }
     for (const { job } of this.#dispatched.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
     clearInterval(this.#sweep);
-    await this.#pool.destroy();
+    await Promise.all([this.#pool.destroy(), this.#instances?.close(graceMs)]);
   }
 
   /**
@@ -443,7 +510,13 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   #stop(job: Job, code: 'WASM64_CANCELLED' | 'WASM64_SHUTDOWN' | 'WASM64_TIMEOUT', message: string): void {
     this.#queue.delete(job.id);
     const entry = this.#dispatched.get(job.id);
+    const instanceJob = entry === undefined && job.instanceId !== undefined && this.#instances?.holds(job) === true;
     this.#settle(job, code === 'WASM64_TIMEOUT' ? 'failed' : 'cancelled', code, message);
+    if (instanceJob) {
+      // Out of its instance's lane queue, or, running, its lane's thread terminated.
+      this.#instances?.withdraw(job);
+      return;
+    }
     const flight = entry?.flight;
     if (entry === undefined || flight === undefined || flight.aborted) return;
     if (flight.control.withdraw(entry.index) === RUNNING) {
@@ -565,6 +638,18 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
     }
     for (const entry of waiting) this.#queue.set(entry.job.id, entry);
     this.#log.info({ jobs: lost.length }, 'jobs sent back to the queue: their batch lost its thread');
+  }
+
+  /** Records what a job's evaluation produced and settles it completed or failed. */
+  #record(job: Job, outcome: CallEvaluation, durationMs: number): void {
+    if (isTerminal(job)) return;
+    job.durationMs = durationMs;
+    if (outcome.fuelUsed !== undefined) job.fuelUsed = outcome.fuelUsed;
+    if (outcome.wasi !== undefined) job.wasi = outcome.wasi;
+    if (outcome.ok && outcome.returned !== undefined) job.returned = outcome.returned;
+    if (outcome.ok && 'output' in outcome) job.output = outcome.output;
+    if (outcome.ok) this.#settle(job, 'completed', undefined, '', outcome.results);
+    else this.#settle(job, 'failed', outcome.code, outcome.message);
   }
 
   /** The one place a job becomes terminal: records it, releases its waiters, tells observers. First call wins. */

@@ -40,6 +40,10 @@ export interface Job {
   /** Fuel consumed, once it ran metered. */
   fuelUsed?: number;
   results?: ResultValue[];
+  /** The live instance it ran against. */
+  instanceId?: string;
+  /** For an AO message: the JSON the process answered. */
+  output?: unknown;
   /** With `returns`: what the first result pointed at. */
   returned?: ReturnedValue;
   /** For a WASI program: exit code and captured output (also when it trapped). */

@@ -78,6 +78,8 @@ export function toJobView(job: Job): JobView {
     view.result = job.results[0] ?? null;
     view.results = job.results;
   }
+  if (job.output !== undefined) view.result = job.output;
+  if (job.instanceId !== undefined) view.instance_id = job.instanceId;
   if (job.memoryLimit !== undefined) view.memory_limit = job.memoryLimit;
   if (job.fuel !== undefined) view.fuel = job.fuel;
   if (job.fuelUsed !== undefined) view.fuel_used = job.fuelUsed;

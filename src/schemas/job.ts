@@ -92,6 +92,9 @@ export const RunRequestSchema = Type.Object(
     wat: Type.Optional(Type.String({ minLength: 1, description: 'The module to run, as WebAssembly text' })),
     module_id: Type.Optional(ModuleIdSchema),
     ...LimitFields,
+    instance_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Run against this live instance (POST /~wasm64@1.0/instances) instead of a fresh one' })),
+    message: Type.Optional(Type.Unknown({ description: 'With instance_id: an AO message, any JSON, passed to the process\'s handle(msgPtr, envPtr) as a JSON string' })),
+    env: Type.Optional(Type.Unknown({ description: 'With message: the environment passed as handle\'s second JSON string (default {})' })),
   },
   {
     additionalProperties: false,
@@ -130,8 +133,9 @@ export const JobSchema = Type.Object(
     fuel: Type.Optional(Type.Integer({ description: 'The fuel it was granted (absent: unmetered)' })),
     fuel_used: Type.Optional(Type.Integer({ description: 'Fuel it consumed: one unit per instruction executed (else and end are free)' })),
     result: Type.Optional(
-      Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'The first result; with `returns`, what it pointed at (text, or base64 when result_base64)' }),
+      Type.Unknown({ description: 'The first result (a number, a string or null); with `returns`, what it pointed at (text, or base64 when result_base64); for an AO message, the JSON the process answered' }),
     ),
+    instance_id: Type.Optional(Type.String({ description: 'The instance the job ran against' })),
     result_base64: Type.Optional(Type.Boolean({ description: 'With `returns`: `result` is base64 (bytes, or a string that is not UTF-8)' })),
     results: Type.Optional(Type.Array(Type.Union([Type.Number(), Type.String()]), { description: 'Every result, as the function returned them' })),
     exit_code: Type.Optional(Type.Integer({ description: 'WASI: the code the program exited with (0 when _start returned)' })),

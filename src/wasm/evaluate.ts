@@ -57,12 +57,12 @@ export interface EvaluateOptions {
 }
 
 /** The engine's message for a trap, e.g. "divide by zero" or "unreachable". */
-function trapMessage(err: unknown): string {
+export function trapMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
 /** Why a call threw: a limit the rewriter planted, a memory I/O failure, the engine's stack limit, or a trap. */
-function failureCode(err: unknown, instrumented: InstrumentedInstance | undefined): EvaluationFailureCode {
+export function failureCode(err: unknown, instrumented: InstrumentedInstance | undefined): EvaluationFailureCode {
   const limit = instrumented?.limitHit() ?? null;
   if (limit !== null) return limit;
   if (err instanceof MemoryIoError) return 'WASM64_MEMORY_IO';
@@ -71,12 +71,12 @@ function failureCode(err: unknown, instrumented: InstrumentedInstance | undefine
   return err instanceof Error && !(err instanceof TypeError) ? 'WASM64_TRAP' : 'WASM64_INTERNAL';
 }
 
-const LIMIT_MESSAGES: Partial<Record<EvaluationFailureCode, string>> = {
+export const LIMIT_MESSAGES: Partial<Record<EvaluationFailureCode, string>> = {
   WASM64_FUEL_EXHAUSTED: 'the job used all its fuel; send a larger fuel to let it run longer',
   WASM64_MEMORY_LIMIT: 'memory.grow would take the memory past the job\'s memory_limit; send a larger memory_limit',
 };
 
-function wasiOutcome(wasi: Wasi, exitCode: number | undefined): WasiOutcome {
+export function wasiOutcome(wasi: Wasi, exitCode: number | undefined): WasiOutcome {
   const out = wasi.output();
   const outcome: WasiOutcome = {
     stdout: encodeBytes(out.stdout, true, out.truncated),

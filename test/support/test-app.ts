@@ -14,6 +14,8 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { enableMemory64 } from '../../src/wasm/features.js';
 import { createWorkerPool } from '../../src/worker/pool.js';
+import { createInstanceLanes } from '../../src/worker/instance-lanes.js';
+import { instanceSettings } from '../../src/device/instances.js';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -52,6 +54,7 @@ export async function buildTestApp(overrides: Partial<Config> = {}, options: Tes
     sweepIntervalMs: 10,
     now,
     outputLimit: config.outputLimit,
+    instances: { lanes: createInstanceLanes(config.instanceLanes), settings: instanceSettings(config) },
   });
   const registry = new Registry();
   const app = await buildApp({ config, device, logger, metrics: createMetrics(registry, device) });
