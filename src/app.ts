@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
@@ -15,6 +14,7 @@ import type { ErrorCode } from './errors.js';
 import type { Wasm64Device } from './device/device.js';
 import type { Metrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
+import { securityHeaders } from './plugins/security-headers.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes, PREFIX } from './routes/jobs.js';
 import { moduleRoutes } from './routes/modules.js';
@@ -162,10 +162,10 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
   });
 
   // A JSON API serves no documents: forbid every kind of embedding, framing, sniffing and referrer leak.
-  await app.register(helmet, {
-    global: true,
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    frameguard: { action: 'deny' },
+  const security = securityHeaders();
+  app.addHook('onRequest', (_request, reply, done) => {
+    void reply.headers(security);
+    done();
   });
   // Per client: its token when the service has API_TOKENS, else its address. Routes registered after this
   // are limited unless they opt out (health and metrics). The limit's hook runs after authentication's, so
