@@ -11,6 +11,7 @@ import { cpuScaling } from './cases/cpu-scaling.mjs';
 import { moduleCache } from './cases/module-cache.mjs';
 import { fuel } from './cases/fuel.mjs';
 import { memory } from './cases/memory.mjs';
+import { instances } from './cases/instances.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,6 +39,7 @@ const CASES = [
   { name: 'module-cache', run: moduleCache, needs: 'modules' },
   { name: 'fuel', run: fuel, needs: 'fuel' },
   { name: 'memory', run: memory },
+  { name: 'instances', run: instances },
 ];
 
 const probe = await startService('probe', { POOL_THREADS: '1', LOG_LEVEL: 'warn' });
