@@ -21,7 +21,12 @@ import type { Job } from './job.js';
 import { resolveLimits } from './limits.js';
 import type { LimitSettings } from './limits.js';
 import { moduleSource } from './module-source.js';
-import type { CompiledVariant, ModuleStore, ResolvedModule, StoredModule } from './module-store.js';
+import type { CompiledVariant, ModuleStore, ResolvedModule, StoredModule, VariantLimits } from './module-store.js';
+import { ModuleFormatError } from '../wasm/binary-reader.js';
+import { exportMutableGlobals } from '../wasm/export-globals.js';
+import { UnsupportedInstructionError } from '../wasm/instructions.js';
+import { instrumentModule, MemoryCapError } from '../wasm/instrument.js';
+import type { Instrumentation } from '../wasm/instrument.js';
 
 /** MAX_INSTANCES, MAX_LIVE_INSTANCES, MAX_LIVE_INSTANCE_BYTES, INSTANCE_CHECKPOINT_MESSAGES. */
 export interface InstanceSettings {
@@ -43,6 +48,9 @@ export function instanceSettings(config: Config): InstanceSettings {
     checkpointMessages: config.instanceCheckpointMessages,
   };
 }
+
+/** Rewritten module variants kept for instances. */
+const MAX_INSTANCE_VARIANTS = 64;
 
 /** Journal bytes (string and bytes parameters) beyond which a checkpoint is taken whatever the count. */
 const CHECKPOINT_JOURNAL_BYTES = 16 * 1024 * 1024;
@@ -131,6 +139,8 @@ export class InstanceManager {
   readonly #o: InstanceManagerOptions;
   readonly #instances = new Map<string, InstanceRecord>();
   readonly #lanes: Lane[];
+  /** Rewritten modules (unexported mutable globals exported), by module id and limits. */
+  readonly #variants = new Map<string, CompiledVariant>();
   #queued = 0;
   #accepting = true;
   #onIdle: (() => void) | undefined;
@@ -187,7 +197,7 @@ export class InstanceManager {
     const resolved = await this.#resolveModule(body);
     const options = snapshot === undefined ? body : { memory_limit: snapshot.memory_limit, fuel: snapshot.fuel ?? undefined };
     const limits = resolveLimits({ memory_limit: options.memory_limit, fuel: options.fuel }, this.#o.limits, resolved.module);
-    const variant = await this.#o.modules.compiledFor(resolved, { memoryCapPages: limits.memoryCapPages, fuel: limits.fuel !== null });
+    const variant = await this.#variantFor(resolved, { memoryCapPages: limits.memoryCapPages, fuel: limits.fuel !== null });
     const module = resolved.module;
     const wasi = snapshot?.wasi ?? {
       args: [WASI_PROGRAM_NAME, ...(body.wasi?.args ?? [])],
@@ -259,6 +269,36 @@ export class InstanceManager {
     instance.checkpoint = answer.state;
     this.#enforceBounds();
     return answer.evaluation === undefined ? { instance } : { instance, init: answer.evaluation };
+  }
+
+  /**
+   * What an instance runs: the module compiled for its limits, with its unexported mutable globals exported
+   * (so that snapshots carry them). Modules that have none share the module store's variants; the others are
+   * rewritten and compiled here, once per module and limits.
+   */
+  async #variantFor(resolved: ResolvedModule, limits: VariantLimits): Promise<CompiledVariant> {
+    const { module } = resolved;
+    const key = `${module.id}:${limits.memoryCapPages}:${limits.fuel ? 'fuel' : ''}`;
+    const cached = this.#variants.get(key);
+    if (cached !== undefined) return cached;
+    let rewritten: { bytes: Uint8Array; instrumentation: Instrumentation | null };
+    try {
+      const exported = exportMutableGlobals(module.bytes);
+      if (exported.added.length === 0) return await this.#o.modules.compiledFor(resolved, limits);
+      rewritten = instrumentModule(exported.bytes, { memoryCapPages: module.info.memory === null ? null : limits.memoryCapPages, fuel: limits.fuel });
+    } catch (err) {
+      if (err instanceof UnsupportedInstructionError || err instanceof ModuleFormatError) {
+        throw new ServiceError('WASM64_UNSUPPORTED_INSTRUCTION', `the module cannot be prepared for an instance: ${err.message}`);
+      }
+      if (err instanceof MemoryCapError) throw new ServiceError('WASM64_MEMORY_TOO_LARGE', err.message);
+      throw err;
+    }
+    const variant = { module: await WebAssembly.compile(rewritten.bytes), instrumentation: rewritten.instrumentation };
+    module.stats.compiles++;
+    this.#variants.set(key, variant);
+    // A few variants are enough: instances of one module usually share their limits.
+    if (this.#variants.size > MAX_INSTANCE_VARIANTS) this.#variants.delete(this.#variants.keys().next().value ?? key);
+    return variant;
   }
 
   /** The module a creation names: a snapshot's must be stored or sent beside it, and be the one it was taken of. */

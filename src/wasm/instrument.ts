@@ -45,7 +45,7 @@ const I64 = 0x7e;
 const MAX_PAGES = { i32: 65_536, i64: 2 ** 48 } as const;
 const SECTION_ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
 
-interface Section {
+export interface Section {
   id: number;
   start: number;
   end: number;
@@ -57,7 +57,7 @@ interface CappedMemory {
   capPages: number;
 }
 
-function readSections(bytes: Uint8Array): Section[] {
+export function readSections(bytes: Uint8Array): Section[] {
   if (bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
     throw new ModuleFormatError('not a wasm binary: missing the \\0asm magic number');
   }
@@ -80,7 +80,7 @@ function skipLimits(r: BinaryReader): void {
 }
 
 /** Counts what the import section adds to each index space. */
-function countImports(bytes: Uint8Array, section: Section | undefined): { functions: number; globals: number; memories: number } {
+export function countImports(bytes: Uint8Array, section: Section | undefined): { functions: number; globals: number; memories: number } {
   const counts = { functions: 0, globals: 0, memories: 0 };
   if (section === undefined) return counts;
   const r = new BinaryReader(bytes, section.start);
@@ -107,7 +107,7 @@ function vectorHead(bytes: Uint8Array, section: Section | undefined): { count: n
 }
 
 /** A vector section with `extra` entries appended after the original ones. */
-function appendEntries(bytes: Uint8Array, section: Section | undefined, extra: Uint8Array[]): Uint8Array {
+export function appendEntries(bytes: Uint8Array, section: Section | undefined, extra: Uint8Array[]): Uint8Array {
   const { count, entries } = vectorHead(bytes, section);
   const w = new BinaryWriter().uleb(count + extra.length).bytes(entries);
   for (const entry of extra) w.bytes(entry);
@@ -165,7 +165,7 @@ function functionTypes(bytes: Uint8Array, section: Section | undefined): number[
   return Array.from({ length: r.u32() }, () => r.u32());
 }
 
-function exportNames(bytes: Uint8Array, section: Section | undefined): Set<string> {
+export function exportNames(bytes: Uint8Array, section: Section | undefined): Set<string> {
   const names = new Set<string>();
   if (section === undefined) return names;
   const r = new BinaryReader(bytes, section.start);
@@ -177,7 +177,7 @@ function exportNames(bytes: Uint8Array, section: Section | undefined): Set<strin
   return names;
 }
 
-function uniqueName(base: string, taken: Set<string>): string {
+export function uniqueName(base: string, taken: Set<string>): string {
   let name = base;
   for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
   taken.add(name);
@@ -311,7 +311,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
  * The module with `replaced` section payloads swapped in (null drops a section) and `added` sections
  * placed where the binary format orders them.
  */
-function assemble(bytes: Uint8Array, sections: Section[], replaced: Map<number, Uint8Array | null>, added: Map<number, Uint8Array | null>): Uint8Array {
+export function assemble(bytes: Uint8Array, sections: Section[], replaced: Map<number, Uint8Array | null>, added: Map<number, Uint8Array | null>): Uint8Array {
   const w = new BinaryWriter().bytes(bytes.subarray(0, 8));
   const pending = [...added].filter((entry): entry is [number, Uint8Array] => entry[1] !== null);
   const rank = (id: number): number => SECTION_ORDER.indexOf(id);

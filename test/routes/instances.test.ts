@@ -137,6 +137,20 @@ describe('AO process instances', () => {
     expect(new Set(original.map((o) => o.random)).size).toBe(3);
   });
 
+  it('carries unexported mutable globals in snapshots (the service exports them)', async () => {
+    // The count lives in an unexported global: without it in the snapshot, a restore would start again at 0.
+    const wat = '(module (memory (export "memory") 1) (global $n (mut i32) (i32.const 0)) (data (i32.const 16) "{\\"n\\":0}")'
+      + ' (func (export "malloc") (param i32) (result i32) (i32.const 1024))'
+      + ' (func (export "handle") (param i32 i32) (result i32) (global.set $n (i32.add (global.get $n) (i32.const 1)))'
+      + ' (i32.store8 (i32.const 21) (i32.add (i32.const 48) (global.get $n))) (i32.const 16)))';
+    const { instance_id: id } = await create(t, { wat });
+    for (let n = 1; n <= 3; n++) expect((await send(t, id, {})).result).toEqual({ n });
+    const snapshot = (await t.app.inject({ method: 'GET', url: `${I}/${id}/snapshot` })).json<{ globals: unknown[] }>();
+    expect(snapshot.globals).toEqual([{ name: '__wasm64_global_0', kind: 'number', value: '3' }]);
+    const restored = await create(t, { snapshot });
+    expect((await send(t, restored.instance_id, {})).result).toEqual({ n: 4 });
+  });
+
   it('refuses snapshots that do not match their hash or module', async () => {
     const { instance_id: id } = await create(t);
     await send(t, id, { n: 1 });
