@@ -12,6 +12,7 @@ import { moduleCache } from './cases/module-cache.mjs';
 import { fuel } from './cases/fuel.mjs';
 import { memory } from './cases/memory.mjs';
 import { instances } from './cases/instances.mjs';
+import { scaleOut } from './cases/scale-out.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,6 +41,7 @@ const CASES = [
   { name: 'fuel', run: fuel, needs: 'fuel' },
   { name: 'memory', run: memory },
   { name: 'instances', run: instances },
+  { name: 'scale-out', run: scaleOut },
 ];
 
 const probe = await startService('probe', { POOL_THREADS: '1', LOG_LEVEL: 'warn' });

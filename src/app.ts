@@ -11,7 +11,7 @@ import type { Config } from './config.js';
 import { ServiceError, toProblem } from './errors.js';
 import { clientError, frameworkError } from './http-errors.js';
 import type { ErrorCode } from './errors.js';
-import type { Wasm64Device } from './device/device.js';
+import type { JobDevice } from './device/job-device.js';
 import type { Metrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
 import { securityHeaders } from './plugins/security-headers.js';
@@ -23,7 +23,7 @@ import { metricsRoutes } from './routes/metrics.js';
 
 export interface AppDependencies {
   config: Config;
-  device: Wasm64Device;
+  device: JobDevice;
   logger: FastifyBaseLogger;
   /** Its registry is what GET /metrics serves: one per app, so that tests can build apps side by side. */
   metrics: Metrics;
@@ -149,7 +149,8 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
       detail = err.validation ? `invalid request: ${err.message}` : err.message;
     }
     const problem = toProblem(code, detail, request.url);
-    if (problem.status >= 500) {
+    // A ServiceError's 5xx (shutting down, Redis away) is expected and says what to do; anything else is a bug.
+    if (problem.status >= 500 && !(err instanceof ServiceError)) {
       request.log.error({ err }, 'request failed');
       problem.detail = 'internal error; the request id is in the x-request-id header';
     }

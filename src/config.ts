@@ -58,6 +58,14 @@ export interface Config {
   instanceLiveMaxBytes: number;
   /** Calls between two checkpoints of an instance. */
   instanceCheckpointMessages: number;
+  /** Where jobs live: this process's memory (one replica), or Redis shared by every replica. */
+  store: 'memory' | 'redis';
+  /** The Redis server of `store: 'redis'`. */
+  redisUrl: string;
+  /** Prefix of every Redis key, so that several deployments can share one Redis. */
+  redisPrefix: string;
+  /** How long a replica's lock on a running job lasts without renewal; a dead replica's jobs fail after about twice this. */
+  redisLockMs: number;
 }
 
 /** Thrown for an invalid environment variable; the message names it. */
@@ -117,6 +125,27 @@ function tokens(raw: string, name: string): string[] {
 
 /** A WebAssembly page: memory limits are whole pages. */
 const WASM_PAGE = 65_536;
+
+/** A redis:// or rediss:// URL (credentials allowed); the message never repeats it, since it may hold a password. */
+function redisUrl(raw: string, name: string): string {
+  const value = raw.trim();
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} must be a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS)`);
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new ConfigError(`${name} must be a redis:// or rediss:// URL with a host, such as redis://127.0.0.1:6379`);
+  }
+  return value;
+}
+
+function keyPrefix(raw: string, name: string): string {
+  const value = raw.trim();
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(value)) throw new ConfigError(`${name} must be 1 to 64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(raw)}`);
+  return value;
+}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -287,6 +316,30 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
     description: 'Calls an instance runs between two checkpoints of its state (what a trap or timeout rolls back to, then replays)',
     default: () => 1000,
     parse: integer(1, 1_000_000),
+  },
+  store: {
+    env: 'STORE',
+    description: 'Where jobs live: memory (this process) or redis (shared by every replica; see REDIS_URL)',
+    default: () => 'memory',
+    parse: oneOf(['memory', 'redis'] as const),
+  },
+  redisUrl: {
+    env: 'REDIS_URL',
+    description: 'The Redis server of STORE=redis (redis:// or rediss://)',
+    default: () => 'redis://127.0.0.1:6379',
+    parse: redisUrl,
+  },
+  redisPrefix: {
+    env: 'REDIS_PREFIX',
+    description: 'Prefix of every Redis key (deployments sharing one Redis use different ones)',
+    default: () => 'wasm64',
+    parse: keyPrefix,
+  },
+  redisLockMs: {
+    env: 'REDIS_LOCK_MS',
+    description: 'How long a replica holds a running job without renewing its lock; a killed replica\'s jobs fail within about twice this',
+    default: () => 30_000,
+    parse: integer(1000, 3_600_000),
   },
 };
 

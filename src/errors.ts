@@ -37,6 +37,7 @@ export const ERRORS = {
   WASM64_QUEUE_FULL: { status: 429, title: 'The job queue is full; retry after the time in Retry-After' },
   WASM64_SHUTTING_DOWN: { status: 503, title: 'The service is shutting down and accepts no new jobs' },
   WASM64_NOT_READY: { status: 503, title: 'The service is not ready for jobs; send them to another instance or retry' },
+  WASM64_STORE_UNAVAILABLE: { status: 503, title: 'The shared job store (Redis) cannot be reached; retry after Retry-After' },
   WASM64_INTERNAL: { status: 500, title: 'Internal error' },
   WASM64_INSTANCE_NOT_FOUND: { status: 404, title: 'No instance has this id (it was deleted, or the service restarted); create it again, from a snapshot if you kept one' },
   WASM64_INSTANCE_LIMIT: { status: 409, title: 'The service holds MAX_INSTANCES instances; delete one first' },
@@ -57,6 +58,7 @@ export const ERRORS = {
   WASM64_MEMORY_IO: { status: 500, title: 'Placing a parameter in memory or reading the result from it failed' },
   WASM64_INSTANCE_OUTPUT: { status: 500, title: 'The process answered something that is not JSON (its state is kept)' },
   WASM64_INSTANCE_LOST: { status: 500, title: 'The instance could not be rebuilt from its last good state' },
+  WASM64_REPLICA_LOST: { status: 503, title: 'The replica running the job stopped before it finished; submit the job again' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

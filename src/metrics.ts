@@ -14,6 +14,8 @@ export interface MetricsSources {
   readonly queued: number;
   readonly workers: WorkerStats;
   readonly modules: { stats(): ModuleStoreStats };
+  /** False while Redis (STORE=redis) cannot be reached. */
+  readonly storeAvailable: boolean;
   on<K extends keyof DeviceEvents>(event: K, listener: (...args: DeviceEvents[K]) => void): unknown;
 }
 
@@ -55,7 +57,8 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
         this.set(read());
       },
     });
-  gauge('wasm64_queue_depth', 'Jobs waiting for a worker', () => sources.queued);
+  gauge('wasm64_queue_depth', 'Jobs waiting for a worker (with STORE=redis: across the cluster, as this replica last saw it)', () => sources.queued);
+  gauge('wasm64_store_up', '1 when the job store answers (always with STORE=memory; Redis reachable with STORE=redis)', () => (sources.storeAvailable ? 1 : 0));
   gauge('wasm64_workers_live', 'Worker threads alive', () => sources.workers.live);
   gauge('wasm64_workers_busy', 'Worker threads executing a job', () => sources.workers.busy);
   mirroredCounter(registry, 'wasm64_worker_restarts_total', 'Worker threads started to replace one that exited', () => sources.workers.restarts);

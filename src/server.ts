@@ -4,9 +4,12 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { Config } from './config.js';
 import { Wasm64Device } from './device/device.js';
+import type { JobDevice } from './device/job-device.js';
 import { MemoryJobStore } from './device/job-store.js';
 import { limitSettings } from './device/limits.js';
 import { createModuleStore, loadDefaultModule } from './device/module-store.js';
+import { RedisUnavailableError } from './device/redis/connection.js';
+import { RedisDevice } from './device/redis/device.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { enableMemory64 } from './wasm/features.js';
@@ -26,10 +29,10 @@ try {
 const logger = createLogger(config);
 enableMemory64();
 const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 });
-const device = new Wasm64Device({
+const modules = createModuleStore(config, await loadDefaultModule());
+const common = {
   pool,
-  store: new MemoryJobStore({ ttlMs: config.jobTtlMs, maxJobs: config.jobStoreMax }),
-  modules: createModuleStore(config, await loadDefaultModule()),
+  modules,
   limits: limitSettings(config),
   logger,
   maxQueue: config.poolMaxQueue,
@@ -37,13 +40,36 @@ const device = new Wasm64Device({
   maxTimeoutMs: config.jobTimeoutMaxMs,
   maxWaiters: config.waitMaxClients,
   outputLimit: config.outputLimit,
-  instances: { lanes: createInstanceLanes(config.instanceLanes), settings: instanceSettings(config) },
-});
+};
+let device: JobDevice;
+if (config.store === 'redis') {
+  try {
+    device = await RedisDevice.start({
+      ...common,
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      lockMs: config.redisLockMs,
+      maxJobs: config.jobStoreMax,
+      maxModules: config.moduleStoreMax,
+      ttlMs: config.jobTtlMs,
+    });
+  } catch (err) {
+    if (!(err instanceof RedisUnavailableError)) throw err;
+    process.stderr.write(`job-dispatcher: ${err.message}\n`);
+    process.exit(1);
+  }
+} else {
+  device = new Wasm64Device({
+    ...common,
+    store: new MemoryJobStore({ ttlMs: config.jobTtlMs, maxJobs: config.jobStoreMax }),
+    instances: { lanes: createInstanceLanes(config.instanceLanes), settings: instanceSettings(config) },
+  });
+}
 const metrics = createMetrics(new Registry(), device);
 const app = await buildApp({ config, device, logger, metrics });
 await app.listen({ host: config.host, port: config.port });
 logger.info(
-  { threads: config.poolThreads, node: process.version, auth: config.apiTokens.length > 0, rateLimit: config.rateLimitMax },
+  { threads: config.poolThreads, node: process.version, store: config.store, auth: config.apiTokens.length > 0, rateLimit: config.rateLimitMax },
   'wasm-job-dispatcher ready',
 );
 

@@ -21,6 +21,7 @@ import { BatchPlan, planKey } from './batch-plan.js';
 import { fingerprintRequest } from './fingerprint.js';
 import { isTerminal, jobError } from './job.js';
 import type { Job, JobStatus } from './job.js';
+import type { JobDevice } from './job-device.js';
 import type { JobStore, ListPage, ListQuery } from './job-store.js';
 import { DEFAULT_LIMITS, resolveLimits } from './limits.js';
 import type { LimitSettings } from './limits.js';
@@ -138,6 +139,7 @@ interface Wait {
 /** A job that lost its batch this many times (its thread died under another job) fails instead of running again. */
 const MAX_REQUEUES = 3;
 
+/** Resolves a run request against the module's real signature; throws ServiceError when it does not fit. Shared by both store modes. */
 export function resolveCall(request: RunRequest, module: StoredModule, outputLimit: number): ResolvedCall {
   let name: string;
   let inputs: (ParameterInput | MemoryParameterInput)[];
@@ -187,7 +189,7 @@ export function resolveCall(request: RunRequest, module: StoredModule, outputLim
  * it runs aborts the batch, which terminates the thread, and the batch's other unfinished jobs go back to
  * the front of the queue to run again (jobs are pure: running one twice gives the same outcome).
  */
-export class Wasm64Device extends EventEmitter<DeviceEvents> {
+export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevice {
   readonly #pool: WorkerPool;
   readonly #store: JobStore;
   readonly #modules: ModuleStore;
@@ -468,6 +470,11 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> {
   /** The pool's threads: alive, busy, and restarted (for readiness and metrics). */
   get workers(): WorkerStats {
     return this.#pool.workers();
+  }
+
+  /** Memory is always there. */
+  get storeAvailable(): boolean {
+    return true;
   }
 
   /**

@@ -11,6 +11,8 @@ export interface ReadinessSource {
   readonly accepting: boolean;
   readonly queued: number;
   readonly workers: WorkerStats;
+  /** False while Redis (STORE=redis) cannot be reached. */
+  readonly storeAvailable: boolean;
 }
 
 const OPEN = { auth: false, rateLimit: false } as const;
@@ -22,15 +24,21 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ device: ReadinessSource; 
   }));
 
   /**
-   * GET /readyz — 200 when new jobs are welcome here: not shutting down, workers alive, room in the queue.
+   * GET /readyz — 200 when new jobs are welcome here: not shutting down, workers alive, room in the queue,
+   * the job store reachable.
    * Otherwise 503 WASM64_NOT_READY with the checks, so a load balancer sends jobs elsewhere.
    */
   app.get('/readyz', {
     config: OPEN,
     schema: { summary: 'Readiness', security: [], response: { 200: ReadinessSchema, 503: NotReadySchema } },
   }, async (request, reply) => {
-    const checks: ReadinessChecks = { accepting: device.accepting, workers: device.workers.live > 0, queue: device.queued < maxQueue };
-    if (checks.accepting && checks.workers && checks.queue) return { status: 'ready' as const, checks };
+    const checks: ReadinessChecks = {
+      accepting: device.accepting,
+      workers: device.workers.live > 0,
+      queue: device.queued < maxQueue,
+      store: device.storeAvailable,
+    };
+    if (checks.accepting && checks.workers && checks.queue && checks.store) return { status: 'ready' as const, checks };
     const failed = Object.keys(checks).filter((k) => !checks[k as keyof ReadinessChecks]);
     const problem = toProblem('WASM64_NOT_READY', `failing checks: ${failed.join(', ')}`, request.url);
     return reply.code(503).type('application/problem+json').send({ ...problem, checks });

@@ -6,7 +6,8 @@ import type { FastifyReply } from 'fastify';
 import { ServiceError } from '../errors.js';
 import { isTerminal } from '../device/job.js';
 import type { Job } from '../device/job.js';
-import type { SubmitOptions, Wasm64Device } from '../device/device.js';
+import type { SubmitOptions } from '../device/device.js';
+import type { JobDevice } from '../device/job-device.js';
 import { ProblemSchema } from '../schemas/problem.js';
 import {
   JobListSchema,
@@ -26,7 +27,7 @@ import { parsePrefer } from './prefer.js';
 export const PREFIX = '/~wasm64@1.0';
 
 export interface JobRoutesOptions {
-  device: Wasm64Device;
+  device: JobDevice;
   /** Cap on `?wait=` and `Prefer: wait=`, in seconds. */
   waitMaxSeconds: number;
 }
@@ -226,7 +227,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
       response: { 200: documented(JobSchema, 'The job, terminal or as it was when the wait ended'), '4xx': ProblemSchema },
     },
   }, async (request, reply) => {
-    const job = device.get(request.params.id);
+    const found = device.get(request.params.id);
+    const job = found instanceof Promise ? await found : found;
     if (job === undefined) throw new ServiceError('WASM64_JOB_NOT_FOUND', `no job has the id "${request.params.id}"`);
     const { wait } = request.query;
     return toJobView(wait === undefined ? job : await waitForJob(job, Number(wait), reply));
@@ -243,7 +245,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
       response: { 200: documented(JobSchema, 'The job, now cancelled'), '4xx': ProblemSchema },
     },
   }, async (request) => {
-    const job = device.cancel(request.params.id);
+    const job = await device.cancel(request.params.id);
     request.log.info({ job: job.id }, 'job cancelled');
     return toJobView(job);
   });
@@ -264,7 +266,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
     if (pageSize < 1 || pageSize > MAX_LIST_LIMIT) {
       throw new ServiceError('WASM64_BAD_REQUEST', `limit must be from 1 to ${MAX_LIST_LIMIT}, got ${pageSize}`);
     }
-    const page = device.list({
+    const page = await device.list({
       limit: pageSize,
       ...(status === undefined ? {} : { status }),
       ...(cursor === undefined ? {} : { beforeSeq: decodeCursor(cursor) }),

@@ -1,7 +1,7 @@
 // The module routes of the ~wasm64@1.0 device: upload a module once, then run it by id.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ServiceError } from '../errors.js';
-import type { Wasm64Device } from '../device/device.js';
+import type { JobDevice } from '../device/job-device.js';
 import { moduleSource, normalizeModuleId } from '../device/module-source.js';
 import type { StoredModule } from '../device/module-store.js';
 import { WasmBodySchema } from '../schemas/job.js';
@@ -23,7 +23,7 @@ export function toModuleView(module: StoredModule): ModuleView {
   };
 }
 
-export const moduleRoutes: FastifyPluginAsyncTypebox<{ device: Wasm64Device }> = async (app, { device }) => {
+export const moduleRoutes: FastifyPluginAsyncTypebox<{ device: JobDevice }> = async (app, { device }) => {
   /**
    * POST /modules — assumes: the module as application/wasm, or JSON with `module` (base64) or `wat`.
    * Produces: 201 with its description and a Location (200 if it was stored already). Changes: stores the
@@ -63,7 +63,7 @@ export const moduleRoutes: FastifyPluginAsyncTypebox<{ device: Wasm64Device }> =
     },
   }, async (request) => {
     const id = normalizeModuleId(request.params.id) ?? request.params.id;
-    const module = device.modules.get(id);
+    const module = await device.modules.get(id);
     if (module === undefined) throw new ServiceError('WASM64_MODULE_NOT_FOUND', `no module has the id "${id}"; upload it with POST ${PREFIX}/modules`);
     return toModuleView(module);
   });

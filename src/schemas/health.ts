@@ -9,7 +9,8 @@ export const ReadinessChecksSchema = Type.Object(
   {
     accepting: Type.Boolean({ description: 'The service is not shutting down' }),
     workers: Type.Boolean({ description: 'The worker pool has live threads' }),
-    queue: Type.Boolean({ description: 'The job queue has room (POOL_MAX_QUEUE)' }),
+    queue: Type.Boolean({ description: 'The job queue has room (POOL_MAX_QUEUE; with STORE=redis, across the cluster)' }),
+    store: Type.Boolean({ description: 'The job store answers: always with STORE=memory; Redis is reachable with STORE=redis' }),
   },
   { description: 'Each readiness check: true when it passes' },
 );

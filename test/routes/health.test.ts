@@ -16,7 +16,7 @@ describe('GET /healthz and /readyz', () => {
     expect(live.json()).toEqual({ status: 'ok' });
     const ready = await t.app.inject({ url: '/readyz' });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toEqual({ status: 'ready', checks: { accepting: true, workers: true, queue: true } });
+    expect(ready.json()).toEqual({ status: 'ready', checks: { accepting: true, workers: true, queue: true, store: true } });
   });
 
   it('is not ready while the queue is saturated, and ready again once it drains', async () => {

@@ -1,0 +1,62 @@
+// A job as a Redis hash: the field names the Lua scripts read, and the conversion to and from Job.
+import type { ErrorCode } from '../../errors.js';
+import { JOB_STATUSES } from '../job.js';
+import type { Job, JobStatus } from '../job.js';
+import type { ResultValue } from '../../wasm/values.js';
+
+/** Thrown when a hash read back from Redis is not a job this service wrote (a foreign key under our prefix). */
+export class JobHashError extends Error {
+  override readonly name = 'JobHashError';
+}
+
+/** The fields a new job is written with (the admission script adds id, seq, status and createdAt). */
+export function newJobFields(job: Pick<Job, 'moduleId' | 'function' | 'parameters' | 'timeoutMs' | 'memoryLimit' | 'fuel'>): string[] {
+  const fields = ['moduleId', job.moduleId, 'function', job.function, 'parameters', JSON.stringify(job.parameters), 'timeoutMs', String(job.timeoutMs)];
+  if (job.memoryLimit !== undefined) fields.push('memoryLimit', String(job.memoryLimit));
+  if (job.fuel !== undefined) fields.push('fuel', String(job.fuel));
+  return fields;
+}
+
+const optionalNumber = (fields: Map<string, string>, name: string): number | undefined => {
+  const raw = fields.get(name);
+  return raw === undefined ? undefined : Number(raw);
+};
+
+/** A flat HGETALL reply (`[field, value, ...]`) as a Job. */
+export function decodeJob(flat: readonly string[]): Job {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] ?? '', flat[i + 1] ?? '');
+  const status = fields.get('status') as JobStatus | undefined;
+  const id = fields.get('id');
+  if (id === undefined || status === undefined || !JOB_STATUSES.includes(status)) throw new JobHashError(`not a job hash: ${JSON.stringify(flat.slice(0, 8))}`);
+  const job: Job = {
+    id,
+    seq: Number(fields.get('seq')),
+    status,
+    moduleId: fields.get('moduleId') ?? '',
+    function: fields.get('function') ?? '',
+    parameters: JSON.parse(fields.get('parameters') ?? '[]') as ResultValue[],
+    timeoutMs: Number(fields.get('timeoutMs')),
+    createdAt: Number(fields.get('createdAt')),
+  };
+  const memoryLimit = optionalNumber(fields, 'memoryLimit');
+  const fuel = optionalNumber(fields, 'fuel');
+  const fuelUsed = optionalNumber(fields, 'fuelUsed');
+  if (memoryLimit !== undefined) job.memoryLimit = memoryLimit;
+  if (fuel !== undefined) job.fuel = fuel;
+  if (fuelUsed !== undefined) job.fuelUsed = fuelUsed;
+  const startedAt = optionalNumber(fields, 'startedAt');
+  const finishedAt = optionalNumber(fields, 'finishedAt');
+  const durationMs = optionalNumber(fields, 'durationMs');
+  if (startedAt !== undefined) job.startedAt = startedAt;
+  if (finishedAt !== undefined) job.finishedAt = finishedAt;
+  if (durationMs !== undefined) job.durationMs = durationMs;
+  const results = fields.get('results');
+  if (results !== undefined) job.results = JSON.parse(results) as ResultValue[];
+  const code = fields.get('errorCode');
+  if (code !== undefined) job.error = { code: code as ErrorCode, message: fields.get('errorMessage') ?? '' };
+  const key = fields.get('idemKey');
+  const fingerprint = fields.get('idemFp');
+  if (key !== undefined && fingerprint !== undefined) job.idempotency = { key, fingerprint };
+  return job;
+}
