@@ -5,7 +5,7 @@ import type { WorkerStats } from '../worker/pool.js';
 import type { DeviceEvents, SubmitOptions, Submission } from './device.js';
 import type { Job } from './job.js';
 import type { ListPage, ListQuery } from './job-store.js';
-import type { ResolvedModule, StoredModule } from './module-store.js';
+import type { ModuleStoreStats, ResolvedModule, StoredModule } from './module-store.js';
 
 /** The modules a device runs, as the module routes see them: ModuleStore in memory, SharedModuleStore over Redis. */
 export interface ModuleCatalog {
@@ -14,6 +14,8 @@ export interface ModuleCatalog {
   add(bytes: Uint8Array): Promise<ResolvedModule>;
   /** The stored module with this id, or undefined. */
   get(id: string): StoredModule | undefined | Promise<StoredModule | undefined>;
+  /** This process's compile-cache counters and stored modules (metrics). */
+  stats(): ModuleStoreStats;
 }
 
 /**

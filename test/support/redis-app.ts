@@ -49,6 +49,7 @@ export async function buildRedisTestApp(overrides: Partial<Config>, options: Red
     defaultTimeoutMs: config.jobTimeoutMs,
     maxTimeoutMs: config.jobTimeoutMaxMs,
     maxWaiters: config.waitMaxClients,
+    outputLimit: config.outputLimit,
   });
   const registry = new Registry();
   const app = await buildApp({ config, device, logger, metrics: createMetrics(registry, device) });

@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { ServiceError } from '../../errors.js';
 import type { ErrorCode } from '../../errors.js';
 import type { RunRequest } from '../../schemas/job.js';
-import { fromWasmValue, toWasmValue } from '../../wasm/values.js';
+import type { ReturnedValue, WasiOutcome } from '../../wasm/evaluate.js';
+import { fromWasmValue } from '../../wasm/values.js';
 import type { WasmValue } from '../../wasm/values.js';
 import type { WorkerPool, WorkerStats } from '../../worker/pool.js';
 import type { EvaluateOutcome, EvaluateTask } from '../../worker/protocol.js';
@@ -26,7 +27,8 @@ import { moduleSource } from '../module-source.js';
 import { moduleId } from '../module-store.js';
 import type { ModuleStore } from '../module-store.js';
 import { connectionOptions, connectRedis } from './connection.js';
-import { decodeJob, newJobFields } from './job-hash.js';
+import { decodeCall, decodeJob, newJobFields } from './job-hash.js';
+import type { StoredCall } from './job-hash.js';
 import { SharedModuleStore } from './module-store.js';
 import { defineScripts } from './scripts.js';
 import type { Reply, ScriptRunner } from './scripts.js';
@@ -53,6 +55,8 @@ export interface RedisDeviceOptions {
   maxWaiters?: number;
   /** BullMQ's lock on a running job: a replica that dies mid-job has its jobs failed after one to two of these. */
   lockMs: number;
+  /** Bytes kept of a job's stdout, of its stderr, and of a result read from memory (default 1 MiB). */
+  outputLimit?: number;
   /** Names this replica in logs and in the jobs it runs; default host:pid:random. */
   replicaId?: string;
 }
@@ -75,6 +79,8 @@ interface Settlement {
   results?: WasmValue[];
   durationMs?: number;
   fuelUsed?: number;
+  returned?: ReturnedValue;
+  wasi?: WasiOutcome;
 }
 
 const QUEUE_NAME = 'runs';
@@ -121,6 +127,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   readonly #defaultTimeoutMs: number;
   readonly #maxTimeoutMs: number;
   readonly #maxWaiters: number;
+  readonly #outputLimit: number;
   readonly #running = new Map<string, Flight>();
   readonly #waiters = new Map<string, Set<(job?: Job) => void>>();
   /** Outcomes recorded here while Redis was away, written when it is back. */
@@ -164,6 +171,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
     this.#defaultTimeoutMs = options.defaultTimeoutMs;
     this.#maxTimeoutMs = options.maxTimeoutMs;
     this.#maxWaiters = options.maxWaiters ?? 10_000;
+    this.#outputLimit = options.outputLimit ?? 1 << 20;
     this.#modules = new SharedModuleStore(options.modules, commands, options.prefix, options.maxModules);
     const bullPrefix = `${options.prefix}:bull`;
     this.#queue = new Queue(QUEUE_NAME, {
@@ -220,7 +228,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
     }
     if (!this.#accepting) throw this.#shuttingDown();
     const resolved = await this.#modules.resolve(await moduleSource(request, options.upload, this.#modules.maxModuleBytes));
-    const { fn, parameters } = resolveCall(request, resolved.module);
+    const { fn, echo } = resolveCall(request, resolved.module, this.#outputLimit);
     const timeoutMs = request.timeout_ms ?? this.#defaultTimeoutMs;
     if (timeoutMs > this.#maxTimeoutMs) {
       throw new ServiceError('WASM64_TIMEOUT_TOO_LONG', `timeout_ms may be at most ${this.#maxTimeoutMs}, got ${timeoutMs}`);
@@ -236,15 +244,19 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       status: 'queued',
       moduleId: resolved.module.id,
       function: fn.name,
-      parameters: parameters.map(fromWasmValue),
+      parameters: echo,
       timeoutMs,
       memoryLimit: limits.memoryLimit,
       createdAt: 0,
     };
     if (limits.fuel !== null) job.fuel = limits.fuel;
     if (key !== undefined) job.idempotency = { key, fingerprint };
+    const call: StoredCall = { outputLimit: this.#outputLimit };
+    if (request.wasi !== undefined) call.wasi = request.wasi;
+    if (request.allocator !== undefined) call.allocator = request.allocator;
+    if (request.returns !== undefined) call.returns = request.returns;
     const reply = await this.#redis(() =>
-      this.#run('admit', [this.#prefix, id, this.#maxQueue, this.#maxJobs, this.#ttlMs, this.#accepting ? '1' : '0', key ?? '', fingerprint, ...newJobFields(job)]),
+      this.#run('admit', [this.#prefix, id, this.#maxQueue, this.#maxJobs, this.#ttlMs, this.#accepting ? '1' : '0', key ?? '', fingerprint, ...newJobFields(job, call)]),
     );
     const earlier = this.#admission(reply, key);
     if (earlier !== undefined) return earlier;
@@ -474,13 +486,14 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       return;
     }
     if (reply[0] !== 'started') return; // cancelled (or expired) while queued
-    const job = decodeJob(asStrings(reply[1]));
+    const flat = asStrings(reply[1]);
+    const job = decodeJob(flat);
     this.#queuedSeen = Number(reply[2]);
     this.#emit('started', job, (job.startedAt ?? job.createdAt) - job.createdAt);
 
     let task: EvaluateTask;
     try {
-      task = await this.#prepare(job);
+      task = await this.#prepare(job, decodeCall(flat));
     } catch (err) {
       const code = err instanceof ServiceError ? err.code : 'WASM64_INTERNAL';
       this.#log.error({ err, job: id }, 'could not prepare the job on this replica');
@@ -507,23 +520,29 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       this.#log.error({ job: id, err: failure }, 'job failed: the worker running it failed');
       await this.#settleQuietly(id, { status: 'failed', from: 'running', code: 'WASM64_WORKER_FAILED', message: failure instanceof Error ? failure.message : String(failure) });
     } else {
-      const measured = { durationMs: outcome.durationMs, ...(outcome.fuelUsed === undefined ? {} : { fuelUsed: outcome.fuelUsed }) };
-      if (outcome.ok) await this.#settleQuietly(id, { status: 'completed', from: 'running', results: outcome.results, ...measured });
+      const measured: Pick<Settlement, 'durationMs' | 'fuelUsed' | 'wasi'> = { durationMs: outcome.durationMs };
+      if (outcome.fuelUsed !== undefined) measured.fuelUsed = outcome.fuelUsed;
+      if (outcome.wasi !== undefined) measured.wasi = outcome.wasi;
+      if (outcome.ok) {
+        const returned = outcome.returned === undefined ? {} : { returned: outcome.returned };
+        await this.#settleQuietly(id, { status: 'completed', from: 'running', results: outcome.results, ...returned, ...measured });
+      }
       else await this.#settleQuietly(id, { status: 'failed', from: 'running', code: outcome.code, message: outcome.message, ...measured });
     }
   }
 
   /**
    * The task for the pool: the job's module (read from Redis and compiled the first time this replica runs
-   * it), in the variant instrumented for the job's limits, and its parameters typed for the function.
+   * it), in the variant instrumented for the job's limits, and the call planned again from what the job
+   * carries (parameters as echoed, WASI options, allocator, returns) by the code memory mode plans it with.
    */
-  async #prepare(job: Job): Promise<EvaluateTask> {
+  async #prepare(job: Job, stored: StoredCall): Promise<EvaluateTask> {
     const module = await this.#modules.get(job.moduleId);
     if (module === undefined) {
       throw new ServiceError('WASM64_MODULE_NOT_FOUND', `the module ${job.moduleId} is no longer stored (evicted beyond MAX_MODULES before the job ran); upload it again and resubmit`);
     }
-    const fn = module.exportsByName.get(job.function);
-    if (fn === undefined) throw new Error(`module ${job.moduleId} exports no function "${job.function}"`);
+    const { outputLimit, ...options } = stored;
+    const { parameters, call } = resolveCall({ ...options, function: job.function, parameters: job.parameters }, module, outputLimit);
     const memoryLimit = job.memoryLimit ?? this.#limits.memoryLimit;
     const variant = await this.#modules.compiledFor({ module, fresh: false }, { memoryCapPages: Math.floor(memoryLimit / WASM_PAGE), fuel: job.fuel !== undefined });
     return {
@@ -532,7 +551,8 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       instrumentation: variant.instrumentation,
       fuel: job.fuel ?? null,
       function: job.function,
-      parameters: job.parameters.map((p, i) => toWasmValue(fn.params[i] ?? 'i32', p, i)),
+      parameters,
+      call,
     };
   }
 
@@ -576,6 +596,8 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       s.results === undefined ? '' : JSON.stringify(s.results.map(fromWasmValue)),
       s.durationMs === undefined ? '' : String(s.durationMs),
       s.fuelUsed === undefined ? '' : String(s.fuelUsed),
+      s.returned === undefined ? '' : JSON.stringify(s.returned),
+      s.wasi === undefined ? '' : JSON.stringify(s.wasi),
     ];
     const reply = await this.#redis(() => this.#run('settle', args));
     if (reply[0] === 'settled') {

@@ -2,6 +2,9 @@
 import type { ErrorCode } from '../../errors.js';
 import { JOB_STATUSES } from '../job.js';
 import type { Job, JobStatus } from '../job.js';
+import type { ParameterEcho } from '../call-plan.js';
+import type { RunRequest } from '../../schemas/job.js';
+import type { ReturnedValue, WasiOutcome } from '../../wasm/evaluate.js';
 import type { ResultValue } from '../../wasm/values.js';
 
 /** Thrown when a hash read back from Redis is not a job this service wrote (a foreign key under our prefix). */
@@ -9,9 +12,19 @@ export class JobHashError extends Error {
   override readonly name = 'JobHashError';
 }
 
+/**
+ * What a run needs beyond its function and parameters, as the request gave it. The replica that runs the
+ * job plans the call again from this (resolveCall, as memory mode does at submit), so the worker gets the
+ * same task in both modes; `outputLimit` is the accepting replica's.
+ */
+export type StoredCall = Pick<RunRequest, 'wasi' | 'allocator' | 'returns'> & { outputLimit: number };
+
 /** The fields a new job is written with (the admission script adds id, seq, status and createdAt). */
-export function newJobFields(job: Pick<Job, 'moduleId' | 'function' | 'parameters' | 'timeoutMs' | 'memoryLimit' | 'fuel'>): string[] {
-  const fields = ['moduleId', job.moduleId, 'function', job.function, 'parameters', JSON.stringify(job.parameters), 'timeoutMs', String(job.timeoutMs)];
+export function newJobFields(job: Pick<Job, 'moduleId' | 'function' | 'parameters' | 'timeoutMs' | 'memoryLimit' | 'fuel'>, call: StoredCall): string[] {
+  const fields = [
+    'moduleId', job.moduleId, 'function', job.function, 'parameters', JSON.stringify(job.parameters), 'timeoutMs', String(job.timeoutMs),
+    'call', JSON.stringify(call),
+  ];
   if (job.memoryLimit !== undefined) fields.push('memoryLimit', String(job.memoryLimit));
   if (job.fuel !== undefined) fields.push('fuel', String(job.fuel));
   return fields;
@@ -22,10 +35,22 @@ const optionalNumber = (fields: Map<string, string>, name: string): number | und
   return raw === undefined ? undefined : Number(raw);
 };
 
-/** A flat HGETALL reply (`[field, value, ...]`) as a Job. */
-export function decodeJob(flat: readonly string[]): Job {
+function fieldMap(flat: readonly string[]): Map<string, string> {
   const fields = new Map<string, string>();
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] ?? '', flat[i + 1] ?? '');
+  return fields;
+}
+
+/** The call a job hash was written with (see StoredCall). */
+export function decodeCall(flat: readonly string[]): StoredCall {
+  const raw = fieldMap(flat).get('call');
+  if (raw === undefined) throw new JobHashError(`the job hash has no call: ${JSON.stringify(flat.slice(0, 8))}`);
+  return JSON.parse(raw) as StoredCall;
+}
+
+/** A flat HGETALL reply (`[field, value, ...]`) as a Job. */
+export function decodeJob(flat: readonly string[]): Job {
+  const fields = fieldMap(flat);
   const status = fields.get('status') as JobStatus | undefined;
   const id = fields.get('id');
   if (id === undefined || status === undefined || !JOB_STATUSES.includes(status)) throw new JobHashError(`not a job hash: ${JSON.stringify(flat.slice(0, 8))}`);
@@ -35,7 +60,7 @@ export function decodeJob(flat: readonly string[]): Job {
     status,
     moduleId: fields.get('moduleId') ?? '',
     function: fields.get('function') ?? '',
-    parameters: JSON.parse(fields.get('parameters') ?? '[]') as ResultValue[],
+    parameters: JSON.parse(fields.get('parameters') ?? '[]') as ParameterEcho[],
     timeoutMs: Number(fields.get('timeoutMs')),
     createdAt: Number(fields.get('createdAt')),
   };
@@ -53,6 +78,10 @@ export function decodeJob(flat: readonly string[]): Job {
   if (durationMs !== undefined) job.durationMs = durationMs;
   const results = fields.get('results');
   if (results !== undefined) job.results = JSON.parse(results) as ResultValue[];
+  const returned = fields.get('returned');
+  if (returned !== undefined) job.returned = JSON.parse(returned) as ReturnedValue;
+  const wasi = fields.get('wasi');
+  if (wasi !== undefined) job.wasi = JSON.parse(wasi) as WasiOutcome;
   const code = fields.get('errorCode');
   if (code !== undefined) job.error = { code: code as ErrorCode, message: fields.get('errorMessage') ?? '' };
   const key = fields.get('idemKey');

@@ -106,7 +106,7 @@ return {'gone'}
 `;
 
 /**
- * settle(P, id, status, ttlMs, from, errorCode, errorMessage, results, durationMs, fuelUsed) →
+ * settle(P, id, status, ttlMs, from, errorCode, errorMessage, results, durationMs, fuelUsed, returned, wasi) →
  *   {'settled', flat} | {'final', flat} | {'skipped', flat} | {'missing'}
  * The one place a job becomes terminal. First call wins: a job already terminal is 'final'; one not in
  * the state `from` requires ('running', or '' for any live state) is 'skipped'. On success the job
@@ -115,6 +115,7 @@ return {'gone'}
 const SETTLE = `${PRELUDE}
 local id, status, ttl, from = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local code, message, results, duration, fuelUsed = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local returned, wasi = ARGV[11], ARGV[12]
 local key = jobKey(id)
 local current = redis.call('HGET', key, 'status')
 if not current then
@@ -128,6 +129,10 @@ if code ~= '' then redis.call('HSET', key, 'errorCode', code, 'errorMessage', me
 if results ~= '' then redis.call('HSET', key, 'results', results) end
 if duration ~= '' then redis.call('HSET', key, 'durationMs', duration) end
 if fuelUsed ~= '' then redis.call('HSET', key, 'fuelUsed', fuelUsed) end
+if returned ~= '' then redis.call('HSET', key, 'returned', returned) end
+if wasi ~= '' then redis.call('HSET', key, 'wasi', wasi) end
+-- What the run needed (WASI stdin can be large) is of no use once it is over, and is published below.
+redis.call('HDEL', key, 'call')
 if current == 'queued' then redis.call('SREM', P .. ':queued', id) end
 redis.call('PEXPIRE', key, ttl)
 local idem = redis.call('HGET', key, 'idemKey')
