@@ -33,8 +33,13 @@ export interface JobDevice extends Pick<EventEmitter<DeviceEvents>, 'on' | 'off'
   cancel(id: string): Job | Promise<Job>;
   /** The modules jobs run: uploads, lookups by id. */
   readonly modules: ModuleCatalog;
-  /** Resolves with the job once it is terminal, after `waitMs`, or when `signal` aborts; never rejects. */
-  waitFor(job: Job, waitMs: number, signal?: AbortSignal): Promise<Job>;
+  /**
+   * Resolves with the job once it is terminal, after `waitMs`, or when `cancelOn` ends the wait (it is called
+   * with the wait's end and returns how to stop listening); never rejects.
+   */
+  waitFor(job: Job, waitMs: number, cancelOn?: (end: () => void) => () => void): Promise<Job>;
+  /** Ends every wait now, each with its job as it is (the app is closing). */
+  endWaits(): void;
   /** Jobs accepted and waiting for a thread (in Redis mode: across the cluster, as last seen here). */
   readonly queued: number;
   /** Jobs on this process's threads now. */

@@ -12,6 +12,8 @@ import type { RunRequest } from '../../schemas/job.js';
 import type { ReturnedValue, WasiOutcome } from '../../wasm/evaluate.js';
 import { fromWasmValue } from '../../wasm/values.js';
 import type { WasmValue } from '../../wasm/values.js';
+import { BatchControl } from '../../worker/batch-control.js';
+import { BatchAbort } from '../../worker/pool.js';
 import type { WorkerPool, WorkerStats } from '../../worker/pool.js';
 import type { EvaluateOutcome, EvaluateTask } from '../../worker/protocol.js';
 import { resolveCall } from '../device.js';
@@ -64,7 +66,8 @@ export interface RedisDeviceOptions {
 /** A job on one of this replica's threads. */
 interface Flight {
   job: Job;
-  controller: AbortController;
+  /** Aborts its task; `reason` is set once aborted. */
+  abort: BatchAbort;
   timer: NodeJS.Timeout;
 }
 
@@ -335,10 +338,11 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
 
   /**
    * Resolves with the job once it is terminal (heard on the settled channel), after `waitMs` (then read
-   * afresh), or when `signal` aborts; never rejects. No polling: one callback per wait and one timer.
+   * afresh), or when `cancelOn` ends it (the client went away); never rejects. No polling: one callback
+   * per wait and one timer.
    */
-  waitFor(job: Job, waitMs: number, signal?: AbortSignal): Promise<Job> {
-    if (isTerminal(job) || waitMs <= 0 || signal?.aborted === true || this.#waiterCount >= this.#maxWaiters) {
+  waitFor(job: Job, waitMs: number, cancelOn?: (end: () => void) => () => void): Promise<Job> {
+    if (isTerminal(job) || waitMs <= 0 || this.#waiterCount >= this.#maxWaiters) {
       return Promise.resolve(job);
     }
     return new Promise((resolve) => {
@@ -346,25 +350,31 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       if (set === undefined) this.#waiters.set(job.id, (set = new Set()));
       const waiters = set;
       let ended = false;
+      // `cancelOn` may end the wait before it returns how to stop listening: then there is nothing to stop.
+      let stopListening: (() => void) | undefined = undefined;
       const done = (latest?: Job): void => {
         if (ended) return;
         ended = true;
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        stopListening?.();
         if (waiters.delete(done)) this.#waiterCount--;
         if (waiters.size === 0 && this.#waiters.get(job.id) === waiters) this.#waiters.delete(job.id);
         resolve(latest ?? job);
       };
-      const onAbort = (): void => done();
       const timer = setTimeout(() => void this.#readQuietly(job.id).then((latest) => done(latest)), waitMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
       waiters.add(done);
       this.#waiterCount++;
+      stopListening = cancelOn?.(() => done());
       // It may have settled between the caller's read and now, before this wait could hear of it.
       void this.#readQuietly(job.id).then((latest) => {
         if (latest !== undefined && isTerminal(latest)) done(latest);
       });
     });
+  }
+
+  /** Ends every wait here now, each with its job as it is (the app is closing). */
+  endWaits(): void {
+    for (const waiters of [...this.#waiters.values()]) for (const done of [...waiters]) done();
   }
 
   /** Jobs waiting for a thread across the cluster, as of this replica's last word with Redis. */
@@ -433,15 +443,15 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
     }
     const reason = 'the replica running the job shut down before it finished';
     await Promise.all(
-      [...this.#running.values()].map(({ job, controller }) => {
-        controller.abort('WASM64_SHUTDOWN');
+      [...this.#running.values()].map(({ job, abort }) => {
+        abort.abort('WASM64_SHUTDOWN');
         return this.#settle(job.id, { status: 'cancelled', from: 'running', code: 'WASM64_SHUTDOWN', message: reason }).catch(() => undefined);
       }),
     );
     // BullMQ waits for the processors (they return once aborted); a Redis that is gone must not hold shutdown up.
     await Promise.race([workerClosed, new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.#saveUnsaved();
-    for (const waiters of this.#waiters.values()) for (const done of [...waiters]) done();
+    this.endWaits();
     await this.#queue.close().catch(() => undefined);
     for (const client of [this.#subscriber, this.#commands]) {
       if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
@@ -500,13 +510,16 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       await this.#settleQuietly(id, { status: 'failed', from: 'running', code, message: (err as Error).message });
       return;
     }
-    const controller = new AbortController();
+    const abort = new BatchAbort();
     const timer = setTimeout(() => void this.#timeOut(id), job.timeoutMs);
-    this.#running.set(id, { job, controller, timer });
+    this.#running.set(id, { job, abort, timer });
     let outcome: EvaluateOutcome | undefined;
     let failure: unknown;
     try {
-      outcome = await this.#pool.run(task, controller.signal);
+      // A batch of one: this replica's BullMQ worker takes a job only when a thread is free, so there is nothing to batch with.
+      const [answer] = await this.#pool.run({ tasks: [task], control: new BatchControl(1).buffer }, abort);
+      if (answer === null || answer === undefined) failure = new Error('the worker answered without running the job');
+      else outcome = answer;
     } catch (err) {
       failure = err;
     } finally {
@@ -515,7 +528,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       if (this.#running.size === 0) this.#onIdle?.();
     }
     // Aborted: whoever aborted it (cancel, timeout, shutdown, a lost lock) has settled it.
-    if (controller.signal.aborted) return;
+    if (abort.reason !== undefined) return;
     if (outcome === undefined) {
       this.#log.error({ job: id, err: failure }, 'job failed: the worker running it failed');
       await this.#settleQuietly(id, { status: 'failed', from: 'running', code: 'WASM64_WORKER_FAILED', message: failure instanceof Error ? failure.message : String(failure) });
@@ -559,7 +572,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   async #timeOut(id: string): Promise<void> {
     const flight = this.#running.get(id);
     if (flight === undefined) return;
-    flight.controller.abort('WASM64_TIMEOUT');
+    flight.abort.abort('WASM64_TIMEOUT');
     await this.#settleQuietly(id, { status: 'failed', from: 'running', code: 'WASM64_TIMEOUT', message: `the job ran longer than its timeout_ms of ${flight.job.timeoutMs}` });
   }
 
@@ -650,9 +663,9 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   /** A terminal job that still runs on this replica's pool: abort its task (Piscina terminates the thread). */
   #abortHere(job: Job): void {
     const flight = this.#running.get(job.id);
-    if (flight === undefined || !isTerminal(job) || flight.controller.signal.aborted) return;
+    if (flight === undefined || !isTerminal(job) || flight.abort.reason !== undefined) return;
     this.#log.info({ job: job.id, status: job.status, code: job.error?.code }, 'stopping the job on this replica: it was settled');
-    flight.controller.abort(job.error?.code ?? 'settled');
+    flight.abort.abort(job.error?.code ?? 'settled');
   }
 
   #release(job: Job): void {
