@@ -3,6 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { RunRequest } from '../schemas/job.js';
 import type { WorkerStats } from '../worker/pool.js';
 import type { DeviceEvents, SubmitOptions, Submission } from './device.js';
+import type { InstanceManager } from './instances.js';
 import type { Job } from './job.js';
 import type { ListPage, ListQuery } from './job-store.js';
 import type { ModuleStoreStats, ResolvedModule, StoredModule } from './module-store.js';
@@ -33,6 +34,8 @@ export interface JobDevice extends Pick<EventEmitter<DeviceEvents>, 'on' | 'off'
   cancel(id: string): Job | Promise<Job>;
   /** The modules jobs run: uploads, lookups by id. */
   readonly modules: ModuleCatalog;
+  /** Live instances (AO processes); undefined in a store mode without them (Redis), where their routes answer 501. */
+  readonly instances: InstanceManager | undefined;
   /**
    * Resolves with the job once it is terminal, after `waitMs`, or when `cancelOn` ends the wait (it is called
    * with the wait's end and returns how to stop listening); never rejects.

@@ -256,3 +256,14 @@ describe.each<Mode>(['memory', 'redis'])('STORE=%s', (mode) => {
     expect([t.device.running, t.device.waiting]).toEqual([0, 0]);
   }, 60_000);
 });
+
+describe('STORE=redis without instances', () => {
+  it('answers 501 WASM64_INSTANCES_UNAVAILABLE on the instance routes and for a run on an instance', async () => {
+    const t = await start('redis');
+    expect(t.device.instances).toBeUndefined();
+    expect(await call(t, 'GET', `${P}/instances`)).toMatchObject({ status: 501, body: { code: 'WASM64_INSTANCES_UNAVAILABLE' } });
+    expect(await call(t, 'POST', `${P}/instances`, { wat: '(module)' })).toMatchObject({ status: 501, body: { code: 'WASM64_INSTANCES_UNAVAILABLE' } });
+    expect(await run(t, { instance_id: 'any', message: {} })).toMatchObject({ status: 501, body: { code: 'WASM64_INSTANCES_UNAVAILABLE' } });
+    expect(await run(t, { code: 'add(1,1)', message: {} })).toMatchObject({ status: 400, body: { code: 'WASM64_INSTANCE_CONFLICT' } });
+  });
+});

@@ -230,6 +230,12 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       if (earlier !== undefined) return earlier;
     }
     if (!this.#accepting) throw this.#shuttingDown();
+    if (request.instance_id !== undefined) {
+      throw new ServiceError('WASM64_INSTANCES_UNAVAILABLE', 'instances live in one process\'s memory; run the service with STORE=memory for jobs on instances');
+    }
+    if (request.message !== undefined || request.env !== undefined) {
+      throw new ServiceError('WASM64_INSTANCE_CONFLICT', '"message" and "env" go to a live instance: send them with "instance_id"');
+    }
     const resolved = await this.#modules.resolve(await moduleSource(request, options.upload, this.#modules.maxModuleBytes));
     const { fn, echo } = resolveCall(request, resolved.module, this.#outputLimit);
     const timeoutMs = request.timeout_ms ?? this.#defaultTimeoutMs;
@@ -412,6 +418,11 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   /** This replica's name in logs and BullMQ. */
   get replica(): string {
     return this.#replica;
+  }
+
+  /** No live instances: they live in one process's memory, so the instance routes answer 501 here. */
+  get instances(): undefined {
+    return undefined;
   }
 
   /** The modules jobs run, shared by every replica. */
