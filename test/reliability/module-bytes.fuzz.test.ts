@@ -17,6 +17,8 @@ const REFUSALS = new Set([
   'WASM64_UNSUPPORTED_INSTRUCTION',
   'WASM64_MEMORY_TOO_LARGE',
   'WASM64_MODULE_TOO_LARGE',
+  // Deletions can leave no bytes at all (seed -2135554835: truncate to one byte, then delete it).
+  'WASM64_EMPTY_BODY',
 ]);
 // How a job built from a mutated module may end: never WASM64_INTERNAL or WASM64_WORKER_FAILED.
 const JOB_FAILURES = new Set(['WASM64_TRAP', 'WASM64_TIMEOUT', 'WASM64_FUEL_EXHAUSTED', 'WASM64_MEMORY_LIMIT', 'WASM64_STACK_OVERFLOW']);
