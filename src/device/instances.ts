@@ -660,8 +660,9 @@ export class InstanceManager {
         this.#o.hooks.ended(work.job, 'failed', 'WASM64_WORKER_FAILED', message);
       }
     } else if (work.kind === 'open') {
-      const timedOut = work.instance.init !== null && /abort/i.test(message);
-      work.done(new ServiceError('WASM64_INSTANCE_INIT', timedOut ? `${work.instance.init} ran longer than DEFAULT_TIMEOUT_MS (${this.#o.defaultTimeoutMs} ms)` : message));
+      const signal = lane.busy?.controller.signal;
+      const timedOut = signal?.aborted === true && signal.reason === 'WASM64_TIMEOUT';
+      work.done(new ServiceError('WASM64_INSTANCE_INIT', timedOut ? `${work.instance.init ?? 'the restore'} ran longer than DEFAULT_TIMEOUT_MS (${this.#o.defaultTimeoutMs} ms)` : message));
     } else if (work.kind === 'snapshot') {
       work.done(err instanceof Error ? err : new Error(message));
     }

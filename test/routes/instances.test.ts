@@ -255,3 +255,21 @@ describe('instance bounds', () => {
     }
   });
 });
+
+describe('instance initialisation', () => {
+  it('fails creation with WASM64_INSTANCE_INIT when init runs past DEFAULT_TIMEOUT_MS, and keeps serving', async () => {
+    const t = await buildTestApp({ jobTimeoutMs: 300, instanceLanes: 1 });
+    try {
+      const res = await t.app.inject({ method: 'POST', url: I, payload: { wat: '(module (func (export "_initialize") (loop $l (br $l))))' } });
+      expect(res.statusCode).toBe(422);
+      expect(res.json()).toMatchObject({ code: 'WASM64_INSTANCE_INIT' });
+      expect(res.json<{ detail: string }>().detail).toMatch(/DEFAULT_TIMEOUT_MS/);
+      const list = await t.app.inject({ method: 'GET', url: I });
+      expect(list.json()).toMatchObject({ instances: [], live: 0 });
+      const { instance_id: id } = await create(t);
+      expect(output(await send(t, id, { after: 'timeout' })).count).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+});
