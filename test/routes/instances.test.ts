@@ -273,3 +273,38 @@ describe('instance initialisation', () => {
     }
   });
 });
+
+describe('instance limits and commands', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({ instanceLanes: 1 });
+  });
+  afterAll(async () => t.close());
+
+  it('meters each call with the instance fuel; a call that runs out is rolled back', async () => {
+    const { instance_id: id, fuel } = await create(t, { wat: PROCESS, fuel: 20_000 });
+    expect(fuel).toBe(20_000);
+    const first = await send(t, id, { n: 1 });
+    expect(first).toMatchObject({ status: 'completed', fuel: 20_000 });
+    expect(first.fuel_used as number).toBeGreaterThan(0);
+    // A long message costs more fuel than a call gets: it fails, and leaves nothing behind.
+    expect(await send(t, id, { text: 'x'.repeat(5000) })).toMatchObject({ status: 'failed', error: { code: 'WASM64_FUEL_EXHAUSTED' }, fuel_used: 20_000 });
+    expect(output(await send(t, id, { n: 2 }))).toMatchObject({ count: 2, hash: fnv(['{"n":1}', '{}', '{"n":2}', '{}']) });
+  });
+
+  it('caps the instance memory at its memory_limit', async () => {
+    const { instance_id: id, memory_limit: limit } = await create(t, { wat: PROCESS, memory_limit: 4 * 65_536 });
+    expect(limit).toBe(4 * 65_536);
+    const grow = (pages: number) => t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', headers: { prefer: 'wait=20' }, payload: { instance_id: id, code: `grow(${pages})` } });
+    expect((await grow(2)).json()).toMatchObject({ status: 'completed', result: 4 });
+    expect((await grow(1)).json()).toMatchObject({ status: 'failed', error: { code: 'WASM64_MEMORY_LIMIT' } });
+    expect(output(await send(t, id, { n: 1 })).count).toBe(1);
+  });
+
+  it('runs a WASI command\'s _start once when asked (the C demo), with the instance\'s args and environment', async () => {
+    const module = (await readFile('test/fixtures/c/demo.wasm')).toString('base64');
+    const created = await create(t, { module, init: '_start', wasi: { args: ['one'], env: { NAME: 'instance' } } });
+    expect(created).toMatchObject({ init: '_start', init_result: { exit_code: 0, stdout: expect.stringContaining('argv[1]=one') } });
+    expect((created.init_result as { stdout: string }).stdout).toContain('hello, instance!');
+  });
+});
