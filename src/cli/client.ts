@@ -1,4 +1,5 @@
 // The service's HTTP API as the CLI uses it: one method per route, failures as typed errors.
+import type { InstanceCreate, InstanceList, InstanceView, SnapshotView } from '../schemas/instance.js';
 import type { Problem } from '../errors.js';
 import type { JobList, JobView, RunAccepted, RunRequest } from '../schemas/job.js';
 import type { ModuleView } from '../schemas/module.js';
@@ -125,6 +126,31 @@ export class DispatcherClient {
   /** GET /modules/:id: a stored module's description. */
   module(id: string): Promise<ModuleView> {
     return this.#request<ModuleView>('GET', `/modules/${encodeURIComponent(id)}`, {});
+  }
+
+  /** POST /instances: creates a live instance (or restores one from a snapshot) and describes it. */
+  createInstance(body: InstanceCreate): Promise<InstanceView> {
+    return this.#request<InstanceView>('POST', '/instances', { body });
+  }
+
+  /** GET /instances: every instance, and how many are resident. */
+  instances(): Promise<InstanceList> {
+    return this.#request<InstanceList>('GET', '/instances', {});
+  }
+
+  /** GET /instances/:id */
+  instance(id: string): Promise<InstanceView> {
+    return this.#request<InstanceView>('GET', `/instances/${encodeURIComponent(id)}`, {});
+  }
+
+  /** DELETE /instances/:id: the instance as it was. */
+  deleteInstance(id: string): Promise<InstanceView> {
+    return this.#request<InstanceView>('DELETE', `/instances/${encodeURIComponent(id)}`, {});
+  }
+
+  /** GET /instances/:id/snapshot */
+  snapshot(id: string): Promise<SnapshotView> {
+    return this.#request<SnapshotView>('GET', `/instances/${encodeURIComponent(id)}/snapshot`, {});
   }
 
   /** GET /jobs: a page of jobs, newest first, with the cursor of the next page. */

@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 // The job-dispatcher command: parses the command line, runs one command against the service (or in process), exits.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { ServiceError } from '../errors.js';
 import type { JobView, RunRequest } from '../schemas/job.js';
+import type { InstanceCreate, SnapshotView } from '../schemas/instance.js';
 import { collect, collectEnv, parseDuration, parseLimit, parsePort, parseServer, parseSize, toParameter } from './arguments.js';
 import { DEFAULT_SERVER, DispatcherClient, ProblemError, ServerUnreachableError } from './client.js';
 import { CliError, EXIT, exitCodeForStatus } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
 import { readModuleFile } from './module-file.js';
-import { formatJob, formatJobList, formatJson, formatModule, problemMessage, programOutput, statusCommand, unreachableMessage } from './output.js';
+import { formatInstance, formatJob, formatJobList, formatJson, formatModule, problemMessage, programOutput, statusCommand, unreachableMessage } from './output.js';
 import { readStdin } from './stdin.js';
 import { startSpinner } from './spinner.js';
 
@@ -40,6 +41,21 @@ interface RunOptions {
   wait?: true;
   json?: true;
   local?: true;
+  instance?: string;
+  message?: string;
+  messageEnv?: string;
+}
+
+interface InstanceOptions {
+  init?: '_initialize' | '_start' | 'none';
+  arg?: string[];
+  env?: [string, string][];
+  seed?: string;
+  deterministic: boolean;
+  fuel?: number;
+  memoryLimit?: number;
+  snapshot?: string;
+  json?: true;
 }
 
 /** A completed (or still running) job is a success; a failed or cancelled one is not. */
@@ -57,7 +73,8 @@ function printJob(job: JobView, json: boolean | undefined): void {
     process.stdout.write(`${formatJson(job)}\n`);
     return;
   }
-  const program = programOutput(job);
+  // A call against an instance that printed nothing is a plain call, whatever WASI it links.
+  const program = job.instance_id !== undefined && !job.stdout && !job.stderr ? undefined : programOutput(job);
   if (program === undefined) {
     process.stdout.write(`${formatJob(job)}\n`);
     return;
@@ -95,12 +112,25 @@ async function awaitJob(client: DispatcherClient, id: string): Promise<JobView> 
 /** What to call: `--code`, or `--function` with its `--param`s. */
 /** What to call: `--code`, or `--function` with its `--param`s, or nothing: a WASI program's `_start`. */
 function callOf(command: Command, options: RunOptions): RunRequest {
+  if (options.message !== undefined || options.messageEnv !== undefined) {
+    if (options.instance === undefined) command.error('job-dispatcher: --message goes to a live instance: add --instance ID', { exitCode: EXIT.usage });
+    const message = parseJsonOption(command, '--message', options.message ?? '');
+    return options.messageEnv === undefined ? { message } : { message, env: parseJsonOption(command, '--message-env', options.messageEnv) };
+  }
   if (options.code !== undefined) return { code: options.code };
   if (options.function !== undefined) return { function: options.function, parameters: (options.param ?? []).map(toParameter) };
   if (options.param !== undefined) command.error('job-dispatcher: --param needs --function NAME', { exitCode: EXIT.usage });
   // A module of the user's may be a WASI command: the service runs its `_start` (or says it has none).
   if (options.module !== undefined || options.moduleId !== undefined) return {};
   return command.error('job-dispatcher: say what to run: --code "add(2,3)", or --function add --param 2 --param 3 (or --module prog.wasm for a WASI program)', { exitCode: EXIT.usage });
+}
+
+function parseJsonOption(command: Command, flag: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return command.error(`job-dispatcher: ${flag} must be JSON, e.g. ${flag} '{"Action":"Eval"}'`, { exitCode: EXIT.usage });
+  }
 }
 
 /** `--arg`, `--env`, `--stdin`/`--stdin-file`, `--deterministic`, `--seed`: the job's `wasi` object, when any is given. */
@@ -130,6 +160,7 @@ async function runRequest(command: Command, options: RunOptions): Promise<RunReq
     else request.wat = source.text;
   }
   if (options.moduleId !== undefined) request.module_id = options.moduleId;
+  if (options.instance !== undefined) request.instance_id = options.instance;
   if (options.timeout !== undefined) request.timeout_ms = options.timeout;
   if (options.fuel !== undefined) request.fuel = options.fuel;
   if (options.memoryLimit !== undefined) request.memory_limit = options.memoryLimit;
@@ -193,6 +224,53 @@ async function showModule(this: Command, id: string, options: { json?: true }): 
   process.stdout.write(options.json === true ? `${formatJson(module)}\n` : formatModule(module));
 }
 
+/** `instances create FILE` (or `--snapshot FILE`): prints the new instance's id. */
+async function createInstance(this: Command, file: string | undefined, options: InstanceOptions): Promise<void> {
+  const body: InstanceCreate = {};
+  if (file !== undefined) {
+    const source = await readModuleFile(file);
+    if (source.kind === 'wasm') body.module = Buffer.from(source.bytes).toString('base64');
+    else body.wat = source.text;
+  }
+  if (options.snapshot !== undefined) {
+    body.snapshot = JSON.parse(await readFile(options.snapshot, 'utf8')) as SnapshotView;
+  } else {
+    if (file === undefined) this.error('job-dispatcher: name the module FILE, or --snapshot FILE to restore one', { exitCode: EXIT.usage });
+    const wasi: NonNullable<InstanceCreate['wasi']> = { deterministic: options.deterministic };
+    if (options.arg !== undefined) wasi.args = options.arg;
+    if (options.env !== undefined) wasi.env = Object.fromEntries(options.env);
+    if (options.seed !== undefined) wasi.seed = /^-?\d+$/.test(options.seed) ? Number(options.seed) : options.seed;
+    body.wasi = wasi;
+    if (options.init !== undefined) body.init = options.init;
+    if (options.fuel !== undefined) body.fuel = options.fuel;
+    if (options.memoryLimit !== undefined) body.memory_limit = options.memoryLimit;
+  }
+  const instance = await clientOf(this).createInstance(body);
+  process.stdout.write(options.json === true ? `${formatJson(instance)}\n` : `${instance.instance_id}\n`);
+}
+
+async function listInstances(this: Command, options: { json?: true }): Promise<void> {
+  const list = await clientOf(this).instances();
+  process.stdout.write(options.json === true ? `${formatJson(list)}\n` : list.instances.map(formatInstance).join(''));
+}
+
+async function showInstance(this: Command, id: string, options: { json?: true }): Promise<void> {
+  const instance = await clientOf(this).instance(id);
+  process.stdout.write(options.json === true ? `${formatJson(instance)}\n` : formatInstance(instance));
+}
+
+async function deleteInstance(this: Command, id: string, options: { json?: true }): Promise<void> {
+  const instance = await clientOf(this).deleteInstance(id);
+  process.stdout.write(options.json === true ? `${formatJson(instance)}\n` : `deleted ${instance.instance_id}\n`);
+}
+
+/** `instances snapshot ID [--out FILE]`: the snapshot's JSON, which `instances create --snapshot FILE` restores. */
+async function snapshotInstance(this: Command, id: string, options: { out?: string }): Promise<void> {
+  const snapshot = await clientOf(this).snapshot(id);
+  if (options.out === undefined) process.stdout.write(`${formatJson(snapshot)}\n`);
+  else await writeFile(options.out, `${formatJson(snapshot)}\n`);
+}
+
 async function serve(options: { host?: string; port?: string }): Promise<void> {
   // The server reads its configuration from the environment (src/config.ts validates it); the flags only set it.
   if (options.host !== undefined) process.env.HOST = options.host;
@@ -252,6 +330,9 @@ Examples:
     .option('--idempotency-key <key>', 'repeating a run with the same key and call returns the same job, not a new one')
     .option('-w, --wait', 'wait for the job and print its result')
     .option('--json', "print the API's JSON instead of a short line")
+    .option('--instance <id>', 'run against this live instance (instances create) instead of a fresh one')
+    .option('--message <json>', 'with --instance: an AO message, passed to the process\'s handle() as JSON')
+    .option('--message-env <json>', 'with --message: the env object handle() gets (default {})')
     .addOption(new Option('--local', 'run the job in this process on its own small pool: no server needed').implies({ wait: true }))
     .action(run);
 
@@ -270,6 +351,26 @@ Examples:
   const modules = device.command('modules').description('store a module once, then run it by id with run --module-id');
   modules.command('add').description('upload a .wasm binary or WebAssembly text; prints its module id').argument('<file>', 'the module').option('--json', "print the API's JSON description").action(addModule);
   modules.command('show').description("print a stored module's exports, imports and memory").argument('<id>', 'the module id (sha256:...)').option('--json', "print the API's JSON").action(showModule);
+
+  const instances = device.command('instances').description('live instances (AO processes): created once, then called by run --instance ID');
+  instances
+    .command('create')
+    .description('create an instance of a module (or restore one with --snapshot); prints its id')
+    .argument('[file]', 'the module: a .wasm binary or WebAssembly text')
+    .addOption(new Option('--init <function>', 'what runs once at creation (default: _initialize when exported)').choices(['_initialize', '_start', 'none']))
+    .option('-a, --arg <value>', 'WASI: an argument every call sees after argv[0] (repeat it)', collect)
+    .option('-e, --env <NAME=value>', 'WASI: an environment variable every call sees (repeat it)', collectEnv)
+    .option('--seed <seed>', 'the seed of the instance\'s random stream (a number or a string)')
+    .option('--no-deterministic', 'real clocks and random bytes instead of the virtual clock and seeded stream')
+    .option('--fuel <units>', 'fuel each call gets', parseLimit)
+    .option('--memory-limit <size>', 'cap the instance\'s memory: bytes, or 64KiB, 16MiB, 1GiB', parseSize)
+    .option('--snapshot <file>', 'restore the snapshot in this file (from instances snapshot --out)')
+    .option('--json', "print the API's JSON")
+    .action(createInstance);
+  instances.command('list').description('one line per instance: id, resident or evicted, messages, memory, module').option('--json', "print the API's JSON").action(listInstances);
+  instances.command('show').description('print an instance like list does').argument('<id>', 'the instance id').option('--json', "print the API's JSON").action(showInstance);
+  instances.command('delete').description('delete an instance; its waiting jobs end cancelled').argument('<id>', 'the instance id').option('--json', "print the API's JSON").action(deleteInstance);
+  instances.command('snapshot').description("print an instance's snapshot (JSON), or write it to --out FILE").argument('<id>', 'the instance id').option('-o, --out <file>', 'write it to this file').action(snapshotInstance);
 
   program
     .command('serve')

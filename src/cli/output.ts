@@ -1,6 +1,7 @@
 // What the CLI prints: one short human line per job, and error lines that say what to do next.
 import type { JobView } from '../schemas/job.js';
 import type { ModuleView } from '../schemas/module.js';
+import type { InstanceView } from '../schemas/instance.js';
 
 /**
  * `completed 5`, `completed 7 1` (several results), `failed WASM64_TRAP: divide by zero`, `running`; a WASI
@@ -8,7 +9,9 @@ import type { ModuleView } from '../schemas/module.js';
  */
 export function formatJob(job: JobView): string {
   const parts: string[] = [job.status];
-  if (job.status === 'completed') parts.push(...(job.results ?? []).map(String));
+  // An AO message's result is the JSON the process answered; its raw result is only the pointer to it.
+  if (job.status === 'completed' && job.instance_id !== undefined && job.function === 'handle') parts.push(JSON.stringify(job.result));
+  else if (job.status === 'completed') parts.push(...(job.results ?? []).map(String));
   if (job.exit_code !== undefined) parts.push(`exit ${job.exit_code}`);
   if (job.truncated === true) parts.push('(output truncated)');
   if (job.error !== undefined) parts.push(`${job.error.code}: ${job.error.message}`);
@@ -33,6 +36,11 @@ export function formatModule(module: ModuleView): string {
   for (const fn of module.exports) lines.push(`  ${fn.name}(${fn.params.join(', ')}) -> ${fn.results.length === 0 ? '()' : fn.results.join(', ')}`);
   for (const imp of module.imports) lines.push(`  import ${imp.module}.${imp.name} (${imp.kind})`);
   return `${lines.join('\n')}\n`;
+}
+
+/** `<id>  resident|evicted  <messages> messages  <memory> bytes  <module id>`. */
+export function formatInstance(instance: InstanceView): string {
+  return `${instance.instance_id}  ${instance.resident ? 'resident' : 'evicted'}  ${instance.messages} messages  ${instance.memory_bytes} bytes  ${instance.module_id}\n`;
 }
 
 /** The command that reads a job again, with the server named when it is not the default one. */

@@ -111,4 +111,6 @@ export const InstanceListSchema = Type.Object({
   live_bytes: Type.Integer({ description: 'Their memory' }),
 });
 
+export type InstanceList = Static<typeof InstanceListSchema>;
+
 export const InstanceParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
