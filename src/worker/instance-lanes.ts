@@ -31,7 +31,7 @@ export function createInstanceLanes(count: number): InstanceLanes {
       minThreads: 1,
       maxThreads: 1,
       // A lane's thread holds live instances: it must never be retired for being idle.
-      idleTimeout: Number.MAX_SAFE_INTEGER,
+      idleTimeout: Infinity,
       // The device hands a lane one task at a time.
       maxQueue: 4,
       concurrentTasksPerWorker: 1,
