@@ -540,12 +540,12 @@ export class InstanceManager {
         if (this.#lanes.every((l) => l.busy === undefined)) this.#onIdle?.();
         return;
       }
+      if (work.kind === 'job') this.#queued--;
       const task = this.#taskOf(work);
       if (task === undefined) continue;
       const controller = new AbortController();
       let timer: NodeJS.Timeout | undefined;
       if (work.kind === 'job') {
-        this.#queued--;
         this.#o.hooks.started(work.job);
         const { job } = work;
         timer = setTimeout(() => {
