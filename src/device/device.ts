@@ -33,6 +33,7 @@ import type { CallEvaluation } from '../wasm/instance.js';
 import { LINKED_IMPORTS } from './linked-imports.js';
 import { ModuleStore, moduleId } from './module-store.js';
 import type { CompiledVariant, StoredModule } from './module-store.js';
+import { IdleSignal } from './idle.js';
 
 /** The modules jobs may run: a store (uploads, content-addressed), or just the default module with default bounds. */
 type ModuleOptions = { modules: ModuleStore; defaultModule?: never } | { defaultModule: StoredModule; modules?: never };
@@ -216,7 +217,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
   #closing: Promise<void> | undefined;
   #accepting = true;
   /** Resolves the grace period of close() early once nothing runs any more. */
-  #onIdle: (() => void) | undefined;
+  readonly #idle = new IdleSignal();
   readonly #sweep: NodeJS.Timeout;
   readonly #instances: InstanceManager | undefined;
 
@@ -497,13 +498,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
       if (entry.flight?.control.state(entry.index) === PENDING) this.#stop(entry.job, 'WASM64_SHUTDOWN', reason);
     }
     if (this.#flights.size > 0 && graceMs > 0) {
-      let grace: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        this.#onIdle = resolve;
-        grace = setTimeout(resolve, graceMs);
-      });
-      clearTimeout(grace);
-      this.#onIdle = undefined;
+      await this.#idle.wait(graceMs);
     }
     for (const { job } of this.#dispatched.values()) this.#stop(job, 'WASM64_SHUTDOWN', reason);
     clearInterval(this.#sweep);
@@ -625,7 +620,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
       }
     }
     if (lost.length > 0) this.#requeue(lost);
-    if (this.#flights.size === 0) this.#onIdle?.();
+    if (this.#flights.size === 0) this.#idle.notify();
     if (this.#accepting) this.#dispatch();
   }
 

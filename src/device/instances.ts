@@ -27,6 +27,7 @@ import { exportMutableGlobals } from '../wasm/export-globals.js';
 import { UnsupportedInstructionError } from '../wasm/instructions.js';
 import { instrumentModule, MemoryCapError } from '../wasm/instrument.js';
 import type { Instrumentation } from '../wasm/instrument.js';
+import { IdleSignal } from './idle.js';
 
 /** MAX_INSTANCES, MAX_LIVE_INSTANCES, MAX_LIVE_INSTANCE_BYTES, INSTANCE_CHECKPOINT_MESSAGES. */
 export interface InstanceSettings {
@@ -143,7 +144,7 @@ export class InstanceManager {
   readonly #variants = new Map<string, CompiledVariant>();
   #queued = 0;
   #accepting = true;
-  #onIdle: (() => void) | undefined;
+  readonly #idle = new IdleSignal();
   readonly stats = { evictions: 0, restores: 0, checkpoints: 0 };
 
   constructor(options: InstanceManagerOptions) {
@@ -482,13 +483,7 @@ export class InstanceManager {
     }
     this.#queued = 0;
     if (this.#lanes.some((l) => l.busy !== undefined) && graceMs > 0) {
-      let grace: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        this.#onIdle = resolve;
-        grace = setTimeout(resolve, graceMs);
-      });
-      clearTimeout(grace);
-      this.#onIdle = undefined;
+      await this.#idle.wait(graceMs);
     }
     for (const lane of this.#lanes) {
       const work = lane.busy?.work;
@@ -537,7 +532,7 @@ export class InstanceManager {
     while (lane.busy === undefined) {
       const work = lane.queue.shift();
       if (work === undefined) {
-        if (this.#lanes.every((l) => l.busy === undefined)) this.#onIdle?.();
+        if (this.#lanes.every((l) => l.busy === undefined)) this.#idle.notify();
         return;
       }
       if (work.kind === 'job') this.#queued--;

@@ -34,6 +34,7 @@ import type { StoredCall } from './job-hash.js';
 import { SharedModuleStore } from './module-store.js';
 import { defineScripts } from './scripts.js';
 import type { Reply, ScriptRunner } from './scripts.js';
+import { IdleSignal } from '../idle.js';
 
 export interface RedisDeviceOptions {
   url: string;
@@ -139,7 +140,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   #queuedSeen = 0;
   #accepting = true;
   #closing: Promise<void> | undefined;
-  #onIdle: (() => void) | undefined;
+  readonly #idle = new IdleSignal();
 
   /** Connects to Redis (throwing RedisUnavailableError if it is not there), shares the default module, starts the worker. */
   static async start(options: RedisDeviceOptions): Promise<RedisDevice> {
@@ -444,13 +445,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   async #shutdown(graceMs: number): Promise<void> {
     const workerClosed = this.#worker.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the BullMQ worker failed'));
     if (this.#running.size > 0 && graceMs > 0) {
-      let grace: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        this.#onIdle = resolve;
-        grace = setTimeout(resolve, graceMs);
-      });
-      clearTimeout(grace);
-      this.#onIdle = undefined;
+      await this.#idle.wait(graceMs);
     }
     const reason = 'the replica running the job shut down before it finished';
     await Promise.all(
@@ -536,7 +531,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
     } finally {
       clearTimeout(timer);
       this.#running.delete(id);
-      if (this.#running.size === 0) this.#onIdle?.();
+      if (this.#running.size === 0) this.#idle.notify();
     }
     // Aborted: whoever aborted it (cancel, timeout, shutdown, a lost lock) has settled it.
     if (abort.reason !== undefined) return;
