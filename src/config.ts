@@ -48,6 +48,8 @@ export interface Config {
   jobFuelMax: number;
   /** Bytes kept of a job's stdout, of its stderr, and of a result read from memory. */
   outputLimit: number;
+  /** Let a thread reset and reuse an instance between jobs of a module whose whole state it can reset. */
+  reuseInstances: boolean;
   /** Threads that hold live instances, each a single-thread lane. */
   instanceLanes: number;
   /** Instances kept, resident or evicted. */
@@ -90,6 +92,13 @@ function integer(min: number, max: number): (raw: string, name: string) => numbe
     }
     return value;
   };
+}
+
+function flag(raw: string, name: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
 }
 
 function oneOf<T extends string>(values: readonly T[]): (raw: string, name: string) => T {
@@ -286,6 +295,12 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
     description: 'Bytes kept of a job\'s stdout, of its stderr, and of a result read from memory; the rest is cut and flagged `truncated`',
     default: () => 1024 * 1024,
     parse: integer(0, 256 * 1024 * 1024),
+  },
+  reuseInstances: {
+    env: 'REUSE_INSTANCES',
+    description: 'Reset and reuse a thread\'s instance of a module between jobs instead of instantiating it afresh, where the whole state it can hold is reset (see "Instance reuse"); false: a new instance every job',
+    default: () => true,
+    parse: flag,
   },
   instanceLanes: {
     env: 'INSTANCE_LANES',

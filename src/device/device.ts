@@ -555,6 +555,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
           module: entry.module.module,
           instrumentation: entry.module.instrumentation,
           fuel: entry.job.fuel ?? null,
+          reuse: entry.module.reuse,
           function: entry.job.function,
           parameters: entry.parameters,
           call: entry.call,

@@ -294,7 +294,7 @@ export class InstanceManager {
       if (err instanceof MemoryCapError) throw new ServiceError('WASM64_MEMORY_TOO_LARGE', err.message);
       throw err;
     }
-    const variant = { module: await WebAssembly.compile(rewritten.bytes), instrumentation: rewritten.instrumentation };
+    const variant = { module: await WebAssembly.compile(rewritten.bytes), instrumentation: rewritten.instrumentation, reuse: null };
     module.stats.compiles++;
     this.#variants.set(key, variant);
     // A few variants are enough: instances of one module usually share their limits.

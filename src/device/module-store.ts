@@ -7,6 +7,8 @@ import { ServiceError } from '../errors.js';
 import { instrumentModule, MemoryCapError } from '../wasm/instrument.js';
 import type { Instrumentation } from '../wasm/instrument.js';
 import { UnsupportedInstructionError } from '../wasm/instructions.js';
+import { planReuse } from '../wasm/reuse.js';
+import type { ReusePlan } from '../wasm/reuse.js';
 import { describeModule, ModuleFormatError } from '../wasm/module-info.js';
 import type { ExportedFunction, ModuleImport, ModuleInfo } from '../wasm/module-info.js';
 import { LINKED_IMPORTS } from './linked-imports.js';
@@ -24,6 +26,14 @@ export interface CompileStats {
 export interface CompiledVariant {
   module: WebAssembly.Module;
   instrumentation: Instrumentation | null;
+  /** How a thread may reuse its instance between jobs (src/wasm/reuse.ts); null: a fresh instance every job. */
+  reuse: VariantReuse | null;
+}
+
+/** The key a thread keeps a reusable instance of this variant under, and what to reset between jobs. */
+export interface VariantReuse {
+  key: string;
+  plan: ReusePlan;
 }
 
 export interface StoredModule {
@@ -66,6 +76,8 @@ export interface ModuleStoreOptions {
   maxMemoryPages: number;
   /** Import modules the device links, with their checks; any other import is refused. */
   importChecks?: ReadonlyMap<string, ImportCheck>;
+  /** Plan instance reuse for variants whose state can be reset (REUSE_INSTANCES). */
+  reuseInstances?: boolean;
 }
 
 export interface ModuleStoreStats extends CompileStats {
@@ -133,6 +145,7 @@ export function createModuleStore(config: Config, defaultModule: StoredModule, i
     maxModuleBytes: config.moduleMaxBytes,
     maxMemoryPages: Math.floor(config.jobMemoryLimitMax / 65_536),
     importChecks,
+    reuseInstances: config.reuseInstances,
   };
   return new ModuleStore(options);
 }
@@ -224,9 +237,10 @@ export class ModuleStore {
     if (variant === undefined) {
       const instrumented = this.#instrument(module, limits);
       compiles = instrumented.bytes !== module.bytes;
+      const reuse = this.#planReuse(`${module.id}:${key}`, instrumented.bytes);
       variant = compiles
-        ? this.#compile(module, instrumented.bytes).then((compiled) => ({ module: compiled, instrumentation: instrumented.instrumentation }))
-        : Promise.resolve({ module: module.compiled, instrumentation: null });
+        ? this.#compile(module, instrumented.bytes).then((compiled) => ({ module: compiled, instrumentation: instrumented.instrumentation, reuse }))
+        : Promise.resolve({ module: module.compiled, instrumentation: null, reuse });
       module.variants.set(key, variant);
       if (module.variants.size > MAX_VARIANTS) module.variants.delete(module.variants.keys().next().value ?? key);
       variant.catch(() => module.variants.delete(key));
@@ -284,6 +298,12 @@ export class ModuleStore {
       if (err instanceof MemoryCapError) throw new ServiceError('WASM64_MEMORY_TOO_LARGE', err.message);
       throw err;
     }
+  }
+
+  #planReuse(key: string, bytes: Uint8Array): VariantReuse | null {
+    if (this.#options.reuseInstances !== true) return null;
+    const planned = planReuse(bytes);
+    return 'plan' in planned ? { key, plan: planned.plan } : null;
   }
 
   async #compile(module: StoredModule, bytes: Uint8Array): Promise<WebAssembly.Module> {

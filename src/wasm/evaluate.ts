@@ -1,4 +1,4 @@
-// Runs one exported function of a compiled module in a fresh instance: the pure core of a job.
+// Runs one exported function of a compiled module in a fresh instance (or one reset to that state): the pure core of a job.
 import { bindInstrumented } from './instrumented-instance.js';
 import type { InstrumentedInstance, LimitCode } from './instrumented-instance.js';
 import type { Instrumentation } from './instrument.js';
@@ -40,6 +40,8 @@ export interface EvaluateOptions {
   fuel?: number | null;
   /** The import object; the default links nothing (or WASI alone, with `wasi`), so a module reaches nothing of the host. */
   imports?: WebAssembly.Imports;
+  /** An instance of `module` in its fresh state to run in (a reused one, see reuse.ts) instead of a new one; never with imports. */
+  instance?: WebAssembly.Instance;
   /** Link `wasi_snapshot_preview1` with this argv, environment and stdin. */
   wasi?: WasiTask;
   /** Call the reactor's `_initialize` before the function. */
@@ -97,7 +99,7 @@ export function evaluate(module: WebAssembly.Module, functionName: string, param
   const imports = wasi === undefined ? (options.imports ?? {}) : { ...options.imports, [WASI_MODULE]: wasi.imports };
   let instance: WebAssembly.Instance;
   try {
-    instance = new WebAssembly.Instance(module, imports);
+    instance = options.instance ?? new WebAssembly.Instance(module, imports);
   } catch (err) {
     const code = err instanceof WebAssembly.LinkError || err instanceof TypeError ? 'WASM64_INTERNAL' : failureCode(err, undefined);
     return { ok: false, code, message: trapMessage(err) };

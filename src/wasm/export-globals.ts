@@ -11,7 +11,7 @@ export const GLOBAL_EXPORT_PREFIX = '__wasm64_global_';
 const NUMBER_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c]); // i32 i64 f32 f64
 
 /** Skips a constant expression up to its `end`: the constants, global.get, ref.null/ref.func and extended-const arithmetic. */
-function skipConstExpr(r: BinaryReader): void {
+export function skipConstExpr(r: BinaryReader): void {
   for (;;) {
     const op = r.byte();
     switch (op) {

@@ -2,15 +2,23 @@
 import { performance } from 'node:perf_hooks';
 import { enableMemory64 } from '../wasm/features.js';
 import { evaluate } from '../wasm/evaluate.js';
+import { InstanceCache } from '../wasm/reuse.js';
 import { BatchControl } from './batch-control.js';
 import type { BatchOutcome, EvaluateBatch, EvaluateOutcome, EvaluateTask } from './protocol.js';
 
 enableMemory64();
 
+/** Reset instances kept on this thread: each holds at most REUSE_MAX_MEMORY_BYTES of memory plus its image. */
+const instances = new InstanceCache(32);
+
 function evaluateTask(task: EvaluateTask, startedAt: number): EvaluateOutcome {
   const t0 = performance.now();
-  const evaluation = evaluate(task.module, task.function, task.parameters, { ...task.call, instrumentation: task.instrumentation, fuel: task.fuel });
-  return { ...evaluation, startedAt, durationMs: performance.now() - t0 };
+  const reusable = task.reuse === null ? undefined : instances.take(task.reuse.key, task.module, task.reuse.plan);
+  const options = { ...task.call, instrumentation: task.instrumentation, fuel: task.fuel };
+  const evaluation = evaluate(task.module, task.function, task.parameters, reusable === undefined ? options : { ...options, instance: reusable.instance });
+  const durationMs = performance.now() - t0;
+  if (reusable !== undefined && task.reuse !== null) instances.give(task.reuse.key, reusable);
+  return { ...evaluation, startedAt, durationMs };
 }
 
 export default function run(batch: EvaluateBatch): BatchOutcome {

@@ -1,6 +1,7 @@
 // The messages the device and the worker threads exchange; both sides import only these types.
 import type { Evaluation, EvaluateOptions } from '../wasm/evaluate.js';
 import type { Instrumentation } from '../wasm/instrument.js';
+import type { ReusePlan } from '../wasm/reuse.js';
 import type { WasmValue } from '../wasm/values.js';
 
 /** One evaluation: the compiled module travels as a handle to code V8 compiled once, not as bytes. */
@@ -11,6 +12,8 @@ export interface EvaluateTask {
   instrumentation: Instrumentation | null;
   /** Fuel granted to a metered module; null when unmetered. */
   fuel: number | null;
+  /** The key the thread keeps a reset instance of this module under, and what it resets; null: a fresh instance. */
+  reuse: { key: string; plan: ReusePlan } | null;
   function: string;
   parameters: WasmValue[];
   /** WASI, memory I/O and reactor initialisation, when the call needs them. */

@@ -64,6 +64,20 @@ describe('ModuleStore', () => {
     expect(resolved.module.stats).toEqual({ compiles: 3, hits: 1, misses: 2 });
   });
 
+  it('plans instance reuse per variant when asked to, keyed by module and limits', async () => {
+    const wat = (n: number) => compileWat(`(module (memory (export "m") 1) (func (export "f") (result i32) (drop (memory.grow (i32.const 1))) (i32.const ${n})))`);
+    const reusing = store({ reuseInstances: true });
+    const resolved = await reusing.add(await wat(1));
+    const id = resolved.module.id;
+    // The capped memory.grow reports through the rewriter's status global, metering through its fuel global:
+    // both are exported, so they are reset too.
+    expect((await reusing.compiledFor(resolved, { memoryCapPages: 4, fuel: false })).reuse).toEqual({ key: `${id}:4:`, plan: { memories: ['m'], globals: ['__wasm64_status'] } });
+    expect((await reusing.compiledFor(resolved, { memoryCapPages: 4, fuel: true })).reuse)
+      .toEqual({ key: `${id}:4:fuel`, plan: { memories: ['m'], globals: ['__wasm64_status', '__wasm64_fuel'] } });
+    const fresh = store();
+    expect((await fresh.compiledFor(await fresh.add(await wat(2)), { memoryCapPages: 4, fuel: false })).reuse).toBeNull();
+  });
+
   it('refuses what it cannot run with the codes a client can act on', async () => {
     const modules = store({ maxModuleBytes: 100, maxMemoryPages: 2 });
     expect(await codeOf(modules.add(new Uint8Array(200)))).toBe('WASM64_MODULE_TOO_LARGE');

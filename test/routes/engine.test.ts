@@ -245,3 +245,17 @@ describe('size limits', () => {
     await stillServing();
   });
 });
+
+describe('instance reuse (REUSE_INSTANCES, on by default)', () => {
+  it('gives every job a fresh instance\'s memory and globals, whatever earlier jobs on the thread left', async () => {
+    const { module_id: moduleId } = await job({ wat: await wat('reuse'), code: 'bump()' });
+    // One at a time, so the threads run job after job in the instances they keep; metered ones run in their own.
+    for (let round = 0; round < 6; round++) {
+      expect(await job({ module_id: moduleId, code: 'bump()' })).toMatchObject({ status: 'completed', result: 7042 });
+      expect(await job({ module_id: moduleId, code: 'bump_then_trap()' })).toMatchObject({ status: 'failed', error: { code: 'WASM64_TRAP' } });
+      expect(await job({ module_id: moduleId, code: 'bump()', fuel: 1000 })).toMatchObject({ status: 'completed', result: 7042, fuel_used: 18 });
+      expect(await job({ module_id: moduleId, code: 'pages()' })).toMatchObject({ status: 'completed', result: 1 });
+      expect(await job({ module_id: moduleId, code: 'grow()' })).toMatchObject({ status: 'completed', result: 1 });
+    }
+  });
+});

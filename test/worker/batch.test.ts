@@ -24,6 +24,7 @@ const task = (fn: string, ...parameters: bigint[]): EvaluateTask => ({
   module: module.compiled,
   instrumentation: null,
   fuel: null,
+  reuse: null,
   function: fn,
   parameters,
 });

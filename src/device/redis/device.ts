@@ -569,6 +569,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
       module: variant.module,
       instrumentation: variant.instrumentation,
       fuel: job.fuel ?? null,
+      reuse: variant.reuse,
       function: job.function,
       parameters,
       call,
