@@ -40,8 +40,8 @@ export interface EvaluateOptions {
   fuel?: number | null;
   /** The import object; the default links nothing (or WASI alone, with `wasi`), so a module reaches nothing of the host. */
   imports?: WebAssembly.Imports;
-  /** An instance of `module` in its fresh state to run in (a reused one, see reuse.ts) instead of a new one; never with imports. */
-  instance?: WebAssembly.Instance;
+  /** Makes the instance to run in, in its fresh state (a reset one: see reuse.ts); never with imports. Default: a new instance. */
+  instantiate?: (module: WebAssembly.Module) => WebAssembly.Instance;
   /** Link `wasi_snapshot_preview1` with this argv, environment and stdin. */
   wasi?: WasiTask;
   /** Call the reactor's `_initialize` before the function. */
@@ -99,7 +99,7 @@ export function evaluate(module: WebAssembly.Module, functionName: string, param
   const imports = wasi === undefined ? (options.imports ?? {}) : { ...options.imports, [WASI_MODULE]: wasi.imports };
   let instance: WebAssembly.Instance;
   try {
-    instance = options.instance ?? new WebAssembly.Instance(module, imports);
+    instance = options.instantiate === undefined ? new WebAssembly.Instance(module, imports) : options.instantiate(module);
   } catch (err) {
     const code = err instanceof WebAssembly.LinkError || err instanceof TypeError ? 'WASM64_INTERNAL' : failureCode(err, undefined);
     return { ok: false, code, message: trapMessage(err) };

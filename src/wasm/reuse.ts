@@ -6,7 +6,7 @@
 // its passive segments; when JavaScript can reach every memory and mutable global through an export, and
 // no instruction touches tables or drops segments, writing back the memories and globals it had right after
 // instantiation gives the next job exactly what a fresh instance would. Everything else gets a fresh instance.
-import { BinaryReader } from './binary-reader.js';
+import { BinaryReader, ModuleFormatError } from './binary-reader.js';
 import { readInstruction, skipValueType, UnsupportedInstructionError } from './instructions.js';
 import { readSections } from './instrument.js';
 import { skipConstExpr } from './export-globals.js';
@@ -34,6 +34,16 @@ export type NotReusable = 'imports' | 'shared memory' | 'memory too large' | 'un
  * and a start function that calls the host may not leave the same state twice.
  */
 export function planReuse(bytes: Uint8Array): { plan: ReusePlan } | { reason: NotReusable } {
+  try {
+    return planOf(bytes);
+  } catch (err) {
+    // Code or initialisers this decoder does not know (GC constants, say): such a module is run, not reused.
+    if (err instanceof UnsupportedInstructionError || err instanceof ModuleFormatError) return { reason: 'unreadable code' };
+    throw err;
+  }
+}
+
+function planOf(bytes: Uint8Array): { plan: ReusePlan } | { reason: NotReusable } {
   const sections = readSections(bytes);
   const find = (id: number): { start: number; end: number } | undefined => sections.find((s) => s.id === id);
   const importSection = find(2);
@@ -95,14 +105,7 @@ export function planReuse(bytes: Uint8Array): { plan: ReusePlan } | { reason: No
   }
 
   const codeSection = find(10);
-  if (codeSection !== undefined) {
-    try {
-      if (touchesTablesOrSegments(bytes, codeSection)) return { reason: 'table or segment instructions' };
-    } catch (err) {
-      if (err instanceof UnsupportedInstructionError) return { reason: 'unreadable code' };
-      throw err;
-    }
-  }
+  if (codeSection !== undefined && touchesTablesOrSegments(bytes, codeSection)) return { reason: 'table or segment instructions' };
   return { plan: { memories, globals } };
 }
 
@@ -125,6 +128,12 @@ function touchesTablesOrSegments(bytes: Uint8Array, code: { start: number; end: 
 /** An instance with what it held right after instantiation, so that it can be put back to that state. */
 export class ReusableInstance {
   readonly instance: WebAssembly.Instance;
+  /**
+   * False when this instance must serve one job only: its start function grew memory past
+   * REUSE_MAX_MEMORY_BYTES (copying it back would cost more than a fresh instance), or a float global holds
+   * a NaN, whose exact bits JavaScript cannot write back (a restored NaN would read as the canonical one).
+   */
+  readonly keepable: boolean;
   readonly #memories: WebAssembly.Memory[];
   readonly #images: Uint8Array[];
   readonly #globals: WebAssembly.Global[];
@@ -135,19 +144,16 @@ export class ReusableInstance {
     this.instance = new WebAssembly.Instance(module, {});
     const exports = this.instance.exports;
     this.#memories = plan.memories.map((name) => exports[name] as WebAssembly.Memory);
-    this.#images = this.#memories.map((memory) => new Uint8Array(memory.buffer.slice(0)));
     this.#globals = plan.globals.map((name) => exports[name] as WebAssembly.Global);
     this.#values = this.#globals.map((global) => global.value);
+    const memoryBytes = this.#memories.reduce((sum, memory) => sum + memory.buffer.byteLength, 0);
+    this.keepable = memoryBytes <= REUSE_MAX_MEMORY_BYTES && !this.#values.some((value) => Number.isNaN(value));
+    this.#images = this.keepable ? this.#memories.map((memory) => new Uint8Array(memory.buffer.slice(0))) : [];
   }
 
-  /** Bytes this instance holds in memories and their fresh images. */
-  get bytes(): number {
-    return this.#images.reduce((sum, image) => sum + 2 * image.length, 0);
-  }
-
-  /** False when a memory grew: a memory cannot shrink, so the instance cannot be made fresh again. */
+  /** False when a memory grew (a memory cannot shrink) or the instance is not keepable: it cannot be made fresh again. */
   get resettable(): boolean {
-    return this.#memories.every((memory, i) => memory.buffer.byteLength === this.#images[i]?.length);
+    return this.keepable && this.#memories.every((memory, i) => memory.buffer.byteLength === this.#images[i]?.length);
   }
 
   /** Writes back the memories and globals the instance had when it was made. Check `resettable` first. */
@@ -160,9 +166,14 @@ export class ReusableInstance {
 /**
  * A thread's reusable instances, one per module variant, the least recently used dropped past `maxInstances`.
  * An instance is out of the cache while a job runs in it, and comes back reset, so it never holds a job's data.
+ * A variant found not to be reusable after all (its start function trapped, grew memory, or left a NaN) is
+ * remembered, and its jobs get plain fresh instances from then on.
  */
 export class InstanceCache {
   readonly #kept = new Map<string, ReusableInstance>();
+  readonly #refused = new Set<string>();
+  /** Instances out with a job, by the instance the job runs in. */
+  readonly #lent = new Map<WebAssembly.Instance, ReusableInstance>();
 
   constructor(readonly maxInstances: number) {}
 
@@ -170,29 +181,48 @@ export class InstanceCache {
     return this.#kept.size;
   }
 
-  /** A fresh-state instance of `module`: the one kept under `key`, or a new one; undefined when instantiating throws. */
-  take(key: string, module: WebAssembly.Module, plan: ReusePlan): ReusableInstance | undefined {
+  /**
+   * An instance of `module` in its fresh state: the one kept under `key`, a new reusable one, or (for a
+   * refused variant) a plain new one. Throws what instantiation throws, once: the job reports it as a
+   * fresh instance's would be.
+   */
+  instantiate(key: string, module: WebAssembly.Module, plan: ReusePlan): WebAssembly.Instance {
     const kept = this.#kept.get(key);
     if (kept !== undefined) {
       this.#kept.delete(key);
-      return kept;
+      this.#lent.set(kept.instance, kept);
+      return kept.instance;
     }
+    if (this.#refused.has(key)) return new WebAssembly.Instance(module, {});
+    let made: ReusableInstance;
     try {
-      return new ReusableInstance(module, plan);
-    } catch {
-      // A start function that traps, say: the caller instantiates as usual and reports it.
-      return undefined;
+      made = new ReusableInstance(module, plan);
+    } catch (err) {
+      this.#refuse(key);
+      throw err;
     }
+    if (!made.keepable) this.#refuse(key);
+    else this.#lent.set(made.instance, made);
+    return made.instance;
   }
 
-  /** Resets `instance` after its job and keeps it under `key`; an instance whose memory grew is dropped. */
-  give(key: string, instance: ReusableInstance): void {
-    if (!instance.resettable) return;
-    instance.reset();
-    this.#kept.set(key, instance);
+  /** After its job: resets `instance` and keeps it under `key`, unless it cannot be made fresh again. */
+  release(key: string, instance: WebAssembly.Instance): void {
+    const reusable = this.#lent.get(instance);
+    if (reusable === undefined) return;
+    this.#lent.delete(instance);
+    if (!reusable.resettable) return;
+    reusable.reset();
+    this.#kept.set(key, reusable);
     if (this.#kept.size > this.maxInstances) {
       const oldest = this.#kept.keys().next();
       if (oldest.done !== true) this.#kept.delete(oldest.value);
     }
+  }
+
+  #refuse(key: string): void {
+    // Bounded like the instances: a thread that sees endless new variants forgets the oldest refusals.
+    this.#refused.add(key);
+    if (this.#refused.size > 16 * this.maxInstances) this.#refused.delete(this.#refused.values().next().value ?? key);
   }
 }

@@ -13,11 +13,15 @@ const instances = new InstanceCache(32);
 
 function evaluateTask(task: EvaluateTask, startedAt: number): EvaluateOutcome {
   const t0 = performance.now();
-  const reusable = task.reuse === null ? undefined : instances.take(task.reuse.key, task.module, task.reuse.plan);
+  const { reuse } = task;
   const options = { ...task.call, instrumentation: task.instrumentation, fuel: task.fuel };
-  const evaluation = evaluate(task.module, task.function, task.parameters, reusable === undefined ? options : { ...options, instance: reusable.instance });
+  let instance: WebAssembly.Instance | undefined;
+  const evaluation = evaluate(task.module, task.function, task.parameters, reuse === null ? options : {
+    ...options,
+    instantiate: (module) => (instance = instances.instantiate(reuse.key, module, reuse.plan)),
+  });
   const durationMs = performance.now() - t0;
-  if (reusable !== undefined && task.reuse !== null) instances.give(task.reuse.key, reusable);
+  if (instance !== undefined && reuse !== null) instances.release(reuse.key, instance);
   return { ...evaluation, startedAt, durationMs };
 }
 

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InstanceCache, planReuse, REUSE_MAX_MEMORY_BYTES } from '../../src/wasm/reuse.js';
-import type { ReusePlan , ReusableInstance} from '../../src/wasm/reuse.js';
+import type { ReusePlan } from '../../src/wasm/reuse.js';
 import { compileWat } from '../../src/wasm/wat.js';
 import { enableMemory64 } from '../../src/wasm/features.js';
 
@@ -22,7 +22,6 @@ beforeAll(async () => {
   plan = planned.plan;
 });
 
-const call = (instance: ReusableInstance, name: string): unknown => (instance.instance.exports[name] as () => unknown)();
 
 describe('planReuse', () => {
   it('plans to reset every memory and mutable global, by the names that export them', async () => {
@@ -58,46 +57,83 @@ describe('planReuse', () => {
 });
 
 describe('InstanceCache', () => {
+  const call = (instance: WebAssembly.Instance, name: string): unknown => (instance.exports[name] as () => unknown)();
+
   it('hands the same instance back, reset to what a fresh instance holds', () => {
     const cache = new InstanceCache(4);
-    const first = cache.take('k', module, plan);
-    if (first === undefined) throw new Error('no instance');
+    const first = cache.instantiate('k', module, plan);
     expect(call(first, 'bump')).toBe(7042n);
     expect(call(first, 'bump')).toBe(8043n);
-    cache.give('k', first);
-    const again = cache.take('k', module, plan);
-    expect(again).toBe(first);
+    cache.release('k', first);
+    expect(cache.instantiate('k', module, plan)).toBe(first);
     expect(call(first, 'bump')).toBe(7042n);
     // A job that trapped half-way leaves nothing either.
     expect(() => call(first, 'bump_then_trap')).toThrow(WebAssembly.RuntimeError);
-    cache.give('k', first);
-    expect(call(cache.take('k', module, plan) as ReusableInstance, 'bump')).toBe(7042n);
+    cache.release('k', first);
+    expect(call(cache.instantiate('k', module, plan), 'bump')).toBe(7042n);
   });
 
   it('drops an instance whose memory grew, since a memory cannot shrink', () => {
     const cache = new InstanceCache(4);
-    const grown = cache.take('k', module, plan) as ReusableInstance;
+    const grown = cache.instantiate('k', module, plan);
     expect(call(grown, 'grow')).toBe(1);
-    cache.give('k', grown);
+    cache.release('k', grown);
     expect(cache.size).toBe(0);
-    const next = cache.take('k', module, plan) as ReusableInstance;
+    const next = cache.instantiate('k', module, plan);
     expect(next).not.toBe(grown);
     expect(call(next, 'pages')).toBe(1);
   });
 
-  it('keeps one instance per key, the least recently given dropped past its size', () => {
+  it('keeps one instance per key, the least recently released dropped past its size', () => {
     const cache = new InstanceCache(2);
-    const [a, b, c] = ['a', 'b', 'c'].map((key) => cache.take(key, module, plan) as ReusableInstance);
-    cache.give('a', a as ReusableInstance);
-    cache.give('b', b as ReusableInstance);
-    cache.give('c', c as ReusableInstance);
+    const [a, b, c] = ['a', 'b', 'c'].map((key) => cache.instantiate(key, module, plan));
+    cache.release('a', a as WebAssembly.Instance);
+    cache.release('b', b as WebAssembly.Instance);
+    cache.release('c', c as WebAssembly.Instance);
     expect(cache.size).toBe(2);
-    expect(cache.take('a', module, plan)).not.toBe(a);
-    expect(cache.take('c', module, plan)).toBe(c);
+    expect(cache.instantiate('a', module, plan)).not.toBe(a);
+    expect(cache.instantiate('c', module, plan)).toBe(c);
   });
 
-  it('answers undefined when instantiation throws, for the caller to report', async () => {
-    const trapping = new WebAssembly.Module(await compileWat('(module (func $s unreachable) (start $s))'));
-    expect(new InstanceCache(2).take('t', trapping, { memories: [], globals: [] })).toBeUndefined();
+  /** A module's plan and a cache to run it through. */
+  async function prepared(wat: string): Promise<{ module: WebAssembly.Module; plan: ReusePlan; cache: InstanceCache }> {
+    const bytes = await compileWat(`(module ${wat})`);
+    const planned = planReuse(bytes);
+    if (!('plan' in planned)) throw new Error(`not reusable: ${planned.reason}`);
+    return { module: new WebAssembly.Module(bytes), plan: planned.plan, cache: new InstanceCache(4) };
+  }
+
+  it('throws a trapping start function\'s trap once per job, and gives that module plain instances from then on', async () => {
+    const t = await prepared('(memory (export "m") 1) (func $s unreachable) (start $s)');
+    for (let job = 0; job < 3; job++) expect(() => t.cache.instantiate('k', t.module, t.plan)).toThrow(WebAssembly.RuntimeError);
+    expect(t.cache.size).toBe(0);
+  });
+
+  it('does not keep an instance whose start function grew its memory past the bound', async () => {
+    const pages = REUSE_MAX_MEMORY_BYTES / 65_536 + 4;
+    const t = await prepared(`(memory (export "m") 1 ${pages}) (func $s (drop (memory.grow (i32.const ${pages - 1})))) (start $s) (func (export "size") (result i32) (memory.size))`);
+    const first = t.cache.instantiate('k', t.module, t.plan);
+    expect(call(first, 'size')).toBe(pages);
+    t.cache.release('k', first);
+    expect(t.cache.size).toBe(0);
+    expect(t.cache.instantiate('k', t.module, t.plan)).not.toBe(first);
+  });
+
+  it('does not keep an instance with a NaN in a float global, whose bits JavaScript cannot write back', async () => {
+    const t = await prepared('(global $d (export "d") (mut f64) (f64.const nan:0x1)) (func (export "bits") (result i64) (i64.reinterpret_f64 (global.get $d)))');
+    for (let job = 0; job < 3; job++) {
+      const instance = t.cache.instantiate('k', t.module, t.plan);
+      expect(call(instance, 'bits')).toBe(0x7ff0000000000001n);
+      t.cache.release('k', instance);
+    }
+    expect(t.cache.size).toBe(0);
+  });
+});
+
+describe('planReuse on code it cannot decode', () => {
+  it('answers "unreadable code" instead of throwing (a GC constant in a global initialiser)', () => {
+    const globalSection = [1, 0x7f, 0x00, 0xfb, 0x1c, 0x0b];
+    const bytes = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 6, globalSection.length, ...globalSection]);
+    expect(planReuse(bytes)).toEqual({ reason: 'unreadable code' });
   });
 });
