@@ -105,12 +105,21 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
     if (job.durationMs !== undefined) duration.observe(job.durationMs / 1000);
   });
 
+  const perLabels = new Map<string, { count: { inc(): void }; latency: { observe(value: number): void } }>();
   return {
     registry,
     httpRequest(method, route, status, seconds) {
-      const values = { method, route, status_code: String(status) };
-      requests.inc(values);
-      latency.observe(values, seconds);
+      // One pair of labelled children per method, route and status (a bounded set: route templates, not
+      // URLs), so a request does not make prom-client hash its label object twice.
+      const key = `${method} ${route} ${status}`;
+      let children = perLabels.get(key);
+      if (children === undefined) {
+        const values = { method, route, status_code: String(status) };
+        children = { count: requests.labels(values), latency: latency.labels(values) };
+        perLabels.set(key, children);
+      }
+      children.count.inc();
+      children.latency.observe(seconds);
     },
   };
 }

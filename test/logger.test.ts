@@ -18,6 +18,28 @@ describe('createLogger', () => {
     expect(logs.lines[3]).toMatchObject({ config: { apiTokens: '[redacted]', port: 1 } });
   });
 
+  it('redacts under any key, leaves everything else as it was, and never changes the caller\'s object', () => {
+    const logs = captureLogs();
+    const log = createLogger({ logLevel: 'info' }, logs);
+    const logged = {
+      upstream: { headers: { authorization: 'Bearer secret-token-0123456789', accept: 'x' }, status: 502 },
+      config: { apiTokens: ['secret-token-0123456789'], headers: { authorization: 'Basic c2VjcmV0LXRva2Vu' } },
+      job: 'j1',
+      count: 3,
+    };
+    const before = structuredClone(logged);
+    log.info(logged, 'nested');
+    expect(logs.lines[0]).toMatchObject({
+      upstream: { headers: { authorization: '[redacted]', accept: 'x' }, status: 502 },
+      config: { apiTokens: '[redacted]', headers: { authorization: '[redacted]' } },
+      job: 'j1',
+      count: 3,
+    });
+    expect(logs.text()).not.toContain('secret-token');
+    expect(logs.text()).not.toContain('c2VjcmV0LXRva2Vu');
+    expect(logged).toEqual(before);
+  });
+
   it('logs at the configured level', () => {
     const logs = captureLogs();
     const log = createLogger({ logLevel: 'warn' }, logs);
