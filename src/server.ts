@@ -8,8 +8,6 @@ import type { JobDevice } from './device/job-device.js';
 import { MemoryJobStore } from './device/job-store.js';
 import { limitSettings } from './device/limits.js';
 import { createModuleStore, loadDefaultModule } from './device/module-store.js';
-import { RedisUnavailableError } from './device/redis/connection.js';
-import { RedisDevice } from './device/redis/device.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { enableMemory64 } from './wasm/features.js';
@@ -43,6 +41,9 @@ const common = {
 };
 let device: JobDevice;
 if (config.store === 'redis') {
+  // Loaded only here: BullMQ and ioredis cost a memory-mode replica ~10 MB and startup time for nothing.
+  const { RedisDevice } = await import('./device/redis/device.js');
+  const { RedisUnavailableError } = await import('./device/redis/connection.js');
   try {
     device = await RedisDevice.start({
       ...common,
