@@ -16,7 +16,7 @@ export const median = (values) => percentile([...values].sort((a, b) => a - b), 
  * Latency is timed here, per job, in sub-millisecond resolution (autocannon's histogram has whole ms),
  * from the moment the first request is built to the last response.
  */
-export async function driveJobs(baseUrl, flow, { connections, seconds, amount }) {
+export async function driveJobs(baseUrl, flow, { connections, seconds, amount, overallRate }) {
   const latencies = [];
   let failed = 0;
   const last = flow.length - 1;
@@ -51,6 +51,8 @@ export async function driveJobs(baseUrl, flow, { connections, seconds, amount })
     connections,
     pipelining: 1,
     ...(amount !== undefined ? { amount } : { duration: seconds }),
+    // Requests per second across all connections (a steady arrival rate); absent: as fast as answers come.
+    ...(overallRate !== undefined ? { overallRate } : {}),
     requests,
     timeout: 30,
   });
