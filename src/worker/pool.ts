@@ -44,6 +44,9 @@ export interface WorkerPool {
   destroy(): Promise<void>;
 }
 
+/** Young generation of each pool thread, in MB. */
+export const WORKER_YOUNG_GENERATION_MB = 8;
+
 /** The compiled worker entry. Tests run src/ through vitest, so they use the build in dist/. */
 function workerFilename(): string {
   const here = new URL(import.meta.url);
@@ -67,6 +70,11 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     // require(esm) Piscina falls back to import(), the loader's long-standing path. (The parent's own flags
     // are not passed on: V8 flags are refused here, and each worker enables memory64 itself.)
     execArgv: ['--no-experimental-require-module'],
+    // Left to itself, V8 grows each thread's young generation towards its maximum under a steady stream of
+    // jobs, which read as 50-70 MB of RSS creeping in over the first ~60k jobs; a worker keeps little
+    // between jobs (instances are reset, not made), so a small one costs nothing measurable and keeps RSS
+    // flat (bench/RESULTS.md).
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
   });
   // Piscina starts `threads` workers at once; every worker it creates after them replaces one that exited.
   let created = 0;

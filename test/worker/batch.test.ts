@@ -4,7 +4,8 @@ import { loadDefaultModule } from '../../src/device/module-store.js';
 import type { StoredModule } from '../../src/device/module-store.js';
 import { enableMemory64 } from '../../src/wasm/features.js';
 import { BatchControl, FINISHED, PENDING, RUNNING, WITHDRAWN } from '../../src/worker/batch-control.js';
-import { BatchAbort, createWorkerPool } from '../../src/worker/pool.js';
+import type { Worker } from 'node:worker_threads';
+import { BatchAbort, createWorkerPool, WORKER_YOUNG_GENERATION_MB } from '../../src/worker/pool.js';
 import type { WorkerPool } from '../../src/worker/pool.js';
 import type { EvaluateTask } from '../../src/worker/protocol.js';
 
@@ -55,6 +56,20 @@ describe('BatchControl', () => {
     expect(device.state(1)).toBe(RUNNING);
     expect(device.startedAt(1)).toBe(42);
     expect(device.running()).toBe(1);
+  });
+});
+
+describe('the pool', () => {
+  it('starts its threads with a small young generation (RSS stays flat under a stream of jobs)', async () => {
+    const threads: Worker[] = [];
+    const small = createWorkerPool({ threads: 2, maxQueue: 4, onThread: (thread) => threads.push(thread) });
+    try {
+      await until(() => threads.length === 2);
+      for (const thread of threads) expect(thread.resourceLimits?.maxYoungGenerationSizeMb).toBe(WORKER_YOUNG_GENERATION_MB);
+      expect(await small.run({ tasks: [task('add', 2n, 3n)], control: new BatchControl(1).buffer })).toMatchObject([{ ok: true, results: [5n] }]);
+    } finally {
+      await small.destroy();
+    }
   });
 });
 
