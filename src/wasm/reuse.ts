@@ -1,8 +1,8 @@
 // Decides whether an instance of a module can serve job after job, and puts it back to its fresh state.
 //
 // A fresh instance per job is the isolation contract, and creating one is most of what a short job costs
-// (~55 us for the memory64 default module, most of it allocating and later collecting its memory, against
-// ~2 us to copy 64 KiB back). A module can only change its memories, its mutable globals, its tables and
+// (~57 us for the memory64 default module, most of it allocating and later collecting its memory, against
+// ~3 us to reset a kept one: bench/instance-reuse.mjs). A module can only change its memories, its mutable globals, its tables and
 // its passive segments; when JavaScript can reach every memory and mutable global through an export, and
 // no instruction touches tables or drops segments, writing back the memories and globals it had right after
 // instantiation gives the next job exactly what a fresh instance would. Everything else gets a fresh instance.
@@ -25,7 +25,7 @@ const NUMBER_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c]); // i32 i64 f32 f64: what
 // table.set; data.drop, table.init, elem.drop, table.copy, table.grow, table.fill (0xfc-prefixed).
 const STATEFUL_OPS = new Set([0x26, ...[9, 12, 13, 14, 15, 17].map((sub) => (0xfc << 16) | sub)]);
 
-/** Why a module's instances cannot be reused, for tests and logs; undefined when they can. */
+/** Why a module's instances cannot be reused (planReuse's answer when they cannot). */
 export type NotReusable = 'imports' | 'shared memory' | 'memory too large' | 'unexported state' | 'table or segment instructions' | 'unreadable code';
 
 /**
