@@ -30,6 +30,9 @@ export function newJobFields(job: Pick<Job, 'moduleId' | 'function' | 'parameter
   return fields;
 }
 
+/** The job's number fields a hash may lack. */
+const OPTIONAL_NUMBERS = ['memoryLimit', 'fuel', 'fuelUsed', 'startedAt', 'finishedAt', 'durationMs'] as const;
+
 const optionalNumber = (fields: Map<string, string>, name: string): number | undefined => {
   const raw = fields.get(name);
   return raw === undefined ? undefined : Number(raw);
@@ -64,18 +67,10 @@ export function decodeJob(flat: readonly string[]): Job {
     timeoutMs: Number(fields.get('timeoutMs')),
     createdAt: Number(fields.get('createdAt')),
   };
-  const memoryLimit = optionalNumber(fields, 'memoryLimit');
-  const fuel = optionalNumber(fields, 'fuel');
-  const fuelUsed = optionalNumber(fields, 'fuelUsed');
-  if (memoryLimit !== undefined) job.memoryLimit = memoryLimit;
-  if (fuel !== undefined) job.fuel = fuel;
-  if (fuelUsed !== undefined) job.fuelUsed = fuelUsed;
-  const startedAt = optionalNumber(fields, 'startedAt');
-  const finishedAt = optionalNumber(fields, 'finishedAt');
-  const durationMs = optionalNumber(fields, 'durationMs');
-  if (startedAt !== undefined) job.startedAt = startedAt;
-  if (finishedAt !== undefined) job.finishedAt = finishedAt;
-  if (durationMs !== undefined) job.durationMs = durationMs;
+  for (const name of OPTIONAL_NUMBERS) {
+    const value = optionalNumber(fields, name);
+    if (value !== undefined) job[name] = value;
+  }
   const results = fields.get('results');
   if (results !== undefined) job.results = JSON.parse(results) as ResultValue[];
   const returned = fields.get('returned');
