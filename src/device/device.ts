@@ -133,7 +133,12 @@ interface Wait {
   deadline: number;
   /** Ends the wait (once): resolves it with the job as it is. */
   end: () => void;
-  /** Stops listening for the client going away. */
+  /**
+   * Stops listening for the client going away; cleared once called. A wait must not hold on to its request
+   * after it ends: a Set or Map it was deleted from keeps it reachable for V8's young-generation GC until
+   * the next full one, so everything it references is copied and promoted (a request's whole graph, ~4.5 KB
+   * a job under Prefer: wait, when this closure and `cancelOn` were kept; bench/RESULTS.md).
+   */
   stopListening: (() => void) | undefined;
 }
 
@@ -412,26 +417,38 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
    */
   waitFor(job: Job, waitMs: number, cancelOn?: (end: () => void) => () => void): Promise<Job> {
     if (isTerminal(job) || waitMs <= 0 || this.#waits.size >= this.#maxWaiters) return Promise.resolve(job);
-    return new Promise((resolve) => {
-      let waiters = this.#waiters.get(job.id);
-      if (waiters === undefined) this.#waiters.set(job.id, (waiters = new Set()));
-      const set = waiters;
-      const wait: Wait = {
-        deadline: this.#now() + waitMs,
-        end: () => {
-          if (!this.#waits.delete(wait)) return;
-          set.delete(wait);
-          if (set.size === 0 && this.#waiters.get(job.id) === set) this.#waiters.delete(job.id);
-          wait.stopListening?.();
-          resolve(job);
-        },
-        stopListening: undefined,
-      };
-      this.#waits.add(wait);
-      set.add(wait);
-      if (wait.deadline < this.#nextDeadline) this.#nextDeadline = wait.deadline;
-      wait.stopListening = cancelOn?.(wait.end);
-    });
+    let wait: Wait | undefined;
+    const promise = new Promise<Job>((resolve) => (wait = this.#addWait(job, waitMs, resolve)));
+    // `cancelOn` (which holds the request) is used here, outside every closure the wait keeps: see Wait.stopListening.
+    if (wait !== undefined && cancelOn !== undefined) {
+      const stop = cancelOn(wait.end);
+      if (this.#waits.has(wait)) wait.stopListening = stop;
+      else stop(); // it ended the wait at once
+    }
+    return promise;
+  }
+
+  #addWait(job: Job, waitMs: number, resolve: (job: Job) => void): Wait {
+    let set = this.#waiters.get(job.id);
+    if (set === undefined) this.#waiters.set(job.id, (set = new Set()));
+    const waiters = set;
+    const wait: Wait = {
+      deadline: this.#now() + waitMs,
+      end: () => {
+        if (!this.#waits.delete(wait)) return;
+        waiters.delete(wait);
+        if (waiters.size === 0 && this.#waiters.get(job.id) === waiters) this.#waiters.delete(job.id);
+        const stop = wait.stopListening;
+        wait.stopListening = undefined;
+        stop?.();
+        resolve(job);
+      },
+      stopListening: undefined,
+    };
+    this.#waits.add(wait);
+    waiters.add(wait);
+    if (wait.deadline < this.#nextDeadline) this.#nextDeadline = wait.deadline;
+    return wait;
   }
 
   /** Ends every wait now, each with its job as it is (the app is closing). */

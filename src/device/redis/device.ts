@@ -74,6 +74,14 @@ interface Flight {
 
 type SettledStatus = Exclude<JobStatus, 'queued' | 'running'>;
 
+/** A request waiting for a job here. Lets go of its listener when it ends (see the memory device's Wait). */
+interface RedisWait {
+  ended: boolean;
+  /** Ends the wait (once), with the job as last read or as it was. */
+  done: (latest?: Job) => void;
+  stopListening: (() => void) | undefined;
+}
+
 interface Settlement {
   status: SettledStatus;
   /** Only from this state ('running'), or from either live state (''). */
@@ -352,31 +360,45 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
     if (isTerminal(job) || waitMs <= 0 || this.#waiterCount >= this.#maxWaiters) {
       return Promise.resolve(job);
     }
-    return new Promise((resolve) => {
-      let set = this.#waiters.get(job.id);
-      if (set === undefined) this.#waiters.set(job.id, (set = new Set()));
-      const waiters = set;
-      let ended = false;
-      // `cancelOn` may end the wait before it returns how to stop listening: then there is nothing to stop.
-      let stopListening: (() => void) | undefined = undefined;
-      const done = (latest?: Job): void => {
-        if (ended) return;
-        ended = true;
+    let wait: RedisWait | undefined;
+    const promise = new Promise<Job>((resolve) => (wait = this.#addWait(job, waitMs, resolve)));
+    // `cancelOn` (which holds the request) is used here, outside the closures the wait keeps, as in the memory device.
+    if (wait !== undefined && cancelOn !== undefined) {
+      const { done } = wait;
+      const stop = cancelOn(() => done());
+      if (wait.ended) stop(); // it ended the wait at once
+      else wait.stopListening = stop;
+    }
+    return promise;
+  }
+
+  #addWait(job: Job, waitMs: number, resolve: (job: Job) => void): RedisWait {
+    let set = this.#waiters.get(job.id);
+    if (set === undefined) this.#waiters.set(job.id, (set = new Set()));
+    const waiters = set;
+    const wait: RedisWait = {
+      ended: false,
+      stopListening: undefined,
+      done: (latest?: Job): void => {
+        if (wait.ended) return;
+        wait.ended = true;
         clearTimeout(timer);
-        stopListening?.();
-        if (waiters.delete(done)) this.#waiterCount--;
+        const stop = wait.stopListening;
+        wait.stopListening = undefined;
+        stop?.();
+        if (waiters.delete(wait.done)) this.#waiterCount--;
         if (waiters.size === 0 && this.#waiters.get(job.id) === waiters) this.#waiters.delete(job.id);
         resolve(latest ?? job);
-      };
-      const timer = setTimeout(() => void this.#readQuietly(job.id).then((latest) => done(latest)), waitMs);
-      waiters.add(done);
-      this.#waiterCount++;
-      stopListening = cancelOn?.(() => done());
-      // It may have settled between the caller's read and now, before this wait could hear of it.
-      void this.#readQuietly(job.id).then((latest) => {
-        if (latest !== undefined && isTerminal(latest)) done(latest);
-      });
+      },
+    };
+    const timer = setTimeout(() => void this.#readQuietly(job.id).then((latest) => wait.done(latest)), waitMs);
+    waiters.add(wait.done);
+    this.#waiterCount++;
+    // It may have settled between the caller's read and now, before this wait could hear of it.
+    void this.#readQuietly(job.id).then((latest) => {
+      if (latest !== undefined && isTerminal(latest)) wait.done(latest);
     });
+    return wait;
   }
 
   /** Ends every wait here now, each with its job as it is (the app is closing). */

@@ -169,3 +169,24 @@ describe('Redis availability', () => {
     expect(await t!.device.waitFor(again.job, 15_000)).toMatchObject({ status: 'completed', results: [42] });
   }, 30_000);
 });
+
+describe('waits', () => {
+  it('stop listening for their client once, whether the job settles or the client was already gone', async () => {
+    const [t] = await cluster(1, 'w1');
+    const { job } = await t!.device.submit({ code: 'add(2,3)' });
+    let stops = 0;
+    const settled = await t!.device.waitFor(job, 15_000, () => () => void stops++);
+    expect(settled).toMatchObject({ status: 'completed', results: [5] });
+    expect(stops).toBe(1);
+
+    const { job: spin } = await t!.device.submit({ code: 'spin()' });
+    const gone = await t!.device.waitFor(spin, 15_000, (end) => {
+      end();
+      return () => void stops++;
+    });
+    expect(['queued', 'running']).toContain(gone.status);
+    expect(stops).toBe(2);
+    expect(t!.device.waiting).toBe(0);
+    await t!.device.cancel(spin.id);
+  });
+});

@@ -1,0 +1,96 @@
+// Waits on the real device and pool: how a wait listens for its client going away (`cancelOn`), and
+// that it lets go of the listener, and of the request behind it, however it ends.
+import { pino } from 'pino';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Wasm64Device } from '../../src/device/device.js';
+import { MemoryJobStore } from '../../src/device/job-store.js';
+import type { StoredModule } from '../../src/device/module-store.js';
+import { enableMemory64 } from '../../src/wasm/features.js';
+import { createWorkerPool } from '../../src/worker/pool.js';
+import { loadFixture } from '../support/fixtures.js';
+
+let fixture: StoredModule;
+const devices: Wasm64Device[] = [];
+beforeAll(async () => {
+  enableMemory64();
+  fixture = await loadFixture('lifecycle');
+});
+afterEach(async () => {
+  await Promise.all(devices.splice(0).map((d) => d.close()));
+});
+
+function start(): Wasm64Device {
+  const device = new Wasm64Device({
+    pool: createWorkerPool({ threads: 1, maxQueue: 4 }),
+    store: new MemoryJobStore({ ttlMs: 60_000, maxJobs: 100 }),
+    defaultModule: fixture,
+    logger: pino({ level: 'silent' }),
+    maxQueue: 100,
+    defaultTimeoutMs: 30_000,
+    maxTimeoutMs: 60_000,
+    sweepIntervalMs: 10,
+  });
+  devices.push(device);
+  return device;
+}
+
+/** A `cancelOn` that records the wait's end and how often it was told to stop listening. */
+function listener(): { cancelOn: (end: () => void) => () => void; end: () => void; stop: ReturnType<typeof vi.fn> } {
+  const stop = vi.fn();
+  let ended: () => void = () => undefined;
+  const cancelOn = (end: () => void): (() => void) => {
+    ended = end;
+    return stop;
+  };
+  return { cancelOn, end: () => ended(), stop };
+}
+
+describe('waits', () => {
+  it('stops listening for the client once, when the job settles', async () => {
+    const device = start();
+    const { job } = await device.submit({ code: 'add(2,3)' });
+    const l = listener();
+    const settled = await device.waitFor(job, 30_000, l.cancelOn);
+    expect(settled).toMatchObject({ status: 'completed', results: [5] });
+    expect(l.stop).toHaveBeenCalledTimes(1);
+    l.end(); // the client going away afterwards changes nothing
+    expect(l.stop).toHaveBeenCalledTimes(1);
+    expect(device.waiting).toBe(0);
+  });
+
+  it('ends the wait with the job as it is when the client goes away, and stops listening', async () => {
+    const device = start();
+    const { job } = await device.submit({ code: 'spin()' });
+    const l = listener();
+    const waiting = device.waitFor(job, 30_000, l.cancelOn);
+    expect(device.waiting).toBe(1);
+    l.end();
+    expect(['queued', 'running']).toContain((await waiting).status);
+    expect(l.stop).toHaveBeenCalledTimes(1);
+    expect(device.waiting).toBe(0);
+    device.cancel(job.id);
+  });
+
+  it('stops a listener at once when the client was already gone as it started listening', async () => {
+    const device = start();
+    const { job } = await device.submit({ code: 'spin()' });
+    const stop = vi.fn();
+    const settled = await device.waitFor(job, 30_000, (end) => {
+      end();
+      return stop;
+    });
+    expect(['queued', 'running']).toContain(settled.status);
+    expect(stop).toHaveBeenCalledTimes(1);
+    expect(device.waiting).toBe(0);
+    device.cancel(job.id);
+  });
+
+  it('stops listening when the wait reaches its deadline', async () => {
+    const device = start();
+    const { job } = await device.submit({ code: 'spin()' });
+    const l = listener();
+    expect(['queued', 'running']).toContain((await device.waitFor(job, 30, l.cancelOn)).status);
+    expect(l.stop).toHaveBeenCalledTimes(1);
+    device.cancel(job.id);
+  });
+});
