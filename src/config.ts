@@ -1,5 +1,6 @@
 // Loads and validates the service's configuration; the only module that reads process.env.
 import { availableParallelism } from 'node:os';
+import { DEVICE_DEFAULTS } from './device/job-device.js';
 
 export interface Config {
   host: string;
@@ -214,7 +215,7 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   waitMaxClients: {
     env: 'WAIT_MAX_CLIENTS',
     description: 'Requests that may wait for jobs at once',
-    default: () => 10_000,
+    default: () => DEVICE_DEFAULTS.maxWaiters,
     parse: integer(0, 1_000_000),
   },
   apiTokens: {
@@ -293,7 +294,7 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   outputLimit: {
     env: 'OUTPUT_LIMIT',
     description: 'Bytes kept of a job\'s stdout, of its stderr, and of a result read from memory; the rest is cut and flagged `truncated`',
-    default: () => 1024 * 1024,
+    default: () => DEVICE_DEFAULTS.outputLimit,
     parse: integer(0, 256 * 1024 * 1024),
   },
   reuseInstances: {

@@ -21,6 +21,7 @@ import { BatchPlan, planKey } from './batch-plan.js';
 import { fingerprintRequest } from './fingerprint.js';
 import { isTerminal, jobError } from './job.js';
 import type { Job, JobStatus } from './job.js';
+import { DEVICE_DEFAULTS } from './job-device.js';
 import type { JobDevice } from './job-device.js';
 import type { JobStore, ListPage, ListQuery } from './job-store.js';
 import { DEFAULT_LIMITS, resolveLimits } from './limits.js';
@@ -243,8 +244,8 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
     this.#maxQueue = options.maxQueue;
     this.#defaultTimeoutMs = options.defaultTimeoutMs;
     this.#maxTimeoutMs = options.maxTimeoutMs;
-    this.#maxWaiters = options.maxWaiters ?? 10_000;
-    this.#outputLimit = options.outputLimit ?? 1 << 20;
+    this.#maxWaiters = options.maxWaiters ?? DEVICE_DEFAULTS.maxWaiters;
+    this.#outputLimit = options.outputLimit ?? DEVICE_DEFAULTS.outputLimit;
     this.#now = options.now ?? Date.now;
     this.#plan = options.batchPlan ?? new BatchPlan();
     if (options.instances !== undefined) {

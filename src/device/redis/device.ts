@@ -21,6 +21,7 @@ import type { DeviceEvents, SubmitOptions, Submission } from '../device.js';
 import { fingerprintRequest } from '../fingerprint.js';
 import { isTerminal, MAX_ERROR_MESSAGE } from '../job.js';
 import type { Job, JobStatus } from '../job.js';
+import { DEVICE_DEFAULTS } from '../job-device.js';
 import type { JobDevice } from '../job-device.js';
 import type { ListPage, ListQuery } from '../job-store.js';
 import { DEFAULT_LIMITS, resolveLimits, WASM_PAGE } from '../limits.js';
@@ -182,8 +183,8 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
     this.#ttlMs = options.ttlMs;
     this.#defaultTimeoutMs = options.defaultTimeoutMs;
     this.#maxTimeoutMs = options.maxTimeoutMs;
-    this.#maxWaiters = options.maxWaiters ?? 10_000;
-    this.#outputLimit = options.outputLimit ?? 1 << 20;
+    this.#maxWaiters = options.maxWaiters ?? DEVICE_DEFAULTS.maxWaiters;
+    this.#outputLimit = options.outputLimit ?? DEVICE_DEFAULTS.outputLimit;
     this.#modules = new SharedModuleStore(options.modules, commands, options.prefix, options.maxModules);
     const bullPrefix = `${options.prefix}:bull`;
     this.#queue = new Queue(QUEUE_NAME, {
