@@ -137,7 +137,7 @@ interface Wait {
   /**
    * Stops listening for the client going away; cleared once called. A wait must not hold on to its request
    * after it ends: a Set or Map it was deleted from keeps it reachable for V8's young-generation GC until
-   * the next full one, so everything it references is copied and promoted (a request's whole graph, ~4.5 KB
+   * the next full one, so everything it references is copied and promoted (a request's whole graph, 4.5-5 KB
    * a job under Prefer: wait, when this closure and `cancelOn` were kept; bench/RESULTS.md).
    */
   stopListening: (() => void) | undefined;

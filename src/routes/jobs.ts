@@ -154,6 +154,11 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
     if (closing || seconds <= 0 || isTerminal(job)) return Promise.resolve(job);
     // The response's 'close' fires when the client goes away before we answer (the request's fires once its body is read).
     return device.waitFor(job, Math.min(seconds, waitMaxSeconds) * 1000, (end) => {
+      // Gone while the job was being submitted: its 'close' has fired already and would never end the wait.
+      if (reply.raw.destroyed) {
+        end();
+        return () => undefined;
+      }
       reply.raw.once('close', end);
       return () => reply.raw.removeListener('close', end);
     });

@@ -91,6 +91,20 @@ describe('waits', () => {
     const l = listener();
     expect(['queued', 'running']).toContain((await device.waitFor(job, 30, l.cancelOn)).status);
     expect(l.stop).toHaveBeenCalledTimes(1);
+    expect(device.waiting).toBe(0);
+    device.cancel(job.id);
+  });
+
+  it('stops listening when every wait is ended (the app closing)', async () => {
+    const device = start();
+    const { job } = await device.submit({ code: 'spin()' });
+    const [a, b] = [listener(), listener()];
+    const waits = [device.waitFor(job, 30_000, a.cancelOn), device.waitFor(job, 30_000, b.cancelOn)];
+    expect(device.waiting).toBe(2);
+    device.endWaits();
+    for (const settled of await Promise.all(waits)) expect(['queued', 'running']).toContain(settled.status);
+    expect([a.stop.mock.calls.length, b.stop.mock.calls.length]).toEqual([1, 1]);
+    expect(device.waiting).toBe(0);
     device.cancel(job.id);
   });
 });

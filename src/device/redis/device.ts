@@ -392,6 +392,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
         resolve(latest ?? job);
       },
     };
+    // `done` reads `timer`: nothing may call it before this line (the re-read below answers on a later turn).
     const timer = setTimeout(() => void this.#readQuietly(job.id).then((latest) => wait.done(latest)), waitMs);
     waiters.add(wait.done);
     this.#waiterCount++;
