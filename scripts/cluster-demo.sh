@@ -38,20 +38,24 @@ until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.1; done
 redis_url="redis://127.0.0.1:$redis_port"
 echo "redis-server        $redis_url"
 
-start_replica() { # name → prints its URL once it is ready
+# Not called as $(start_replica …): in that subshell `pids+=` would be lost, and cleanup would leave the
+# replicas running after the script ends.
+start_replica() { # name → sets replica_url once it is ready
   local port
   port=$(free_port)
   STORE=redis REDIS_URL="$redis_url" HOST=127.0.0.1 PORT="$port" POOL_THREADS=1 REDIS_LOCK_MS=2000 \
     node dist/server.js >"$logs/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 300); do
-    if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then echo "http://127.0.0.1:$port"; return; fi
+    if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then replica_url="http://127.0.0.1:$port"; return; fi
     sleep 0.1
   done
   fail "replica $1 did not become ready: $(tail -5 "$logs/$1.log")"
 }
-a=$(start_replica a)
-b=$(start_replica b)
+start_replica a
+a=$replica_url
+start_replica b
+b=$replica_url
 echo "replica a           $a   (log: $logs/a.log)"
 echo "replica b           $b   (log: $logs/b.log)"
 D='~wasm64@1.0'
