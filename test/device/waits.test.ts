@@ -1,37 +1,26 @@
 // Waits on the real device and pool: how a wait listens for its client going away (`cancelOn`), and
 // that it lets go of the listener, and of the request behind it, however it ends.
-import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Wasm64Device } from '../../src/device/device.js';
-import { MemoryJobStore } from '../../src/device/job-store.js';
+import type { Wasm64Device } from '../../src/device/device.js';
 import type { StoredModule } from '../../src/device/module-store.js';
-import { enableMemory64 } from '../../src/wasm/features.js';
-import { createWorkerPool } from '../../src/worker/pool.js';
 import { loadFixture } from '../support/fixtures.js';
+import { buildTestApp } from '../support/test-app.js';
+import type { TestApp } from '../support/test-app.js';
 
 let fixture: StoredModule;
-const devices: Wasm64Device[] = [];
+const open: TestApp[] = [];
 beforeAll(async () => {
-  enableMemory64();
   fixture = await loadFixture('lifecycle');
 });
 afterEach(async () => {
-  await Promise.all(devices.splice(0).map((d) => d.close()));
+  await Promise.all(open.splice(0).map((t) => t.close()));
 });
 
-function start(): Wasm64Device {
-  const device = new Wasm64Device({
-    pool: createWorkerPool({ threads: 1, maxQueue: 4 }),
-    store: new MemoryJobStore({ ttlMs: 60_000, maxJobs: 100 }),
-    defaultModule: fixture,
-    logger: pino({ level: 'silent' }),
-    maxQueue: 100,
-    defaultTimeoutMs: 30_000,
-    maxTimeoutMs: 60_000,
-    sweepIntervalMs: 10,
-  });
-  devices.push(device);
-  return device;
+/** The device of a test app on the lifecycle fixture (spin, add), one thread. */
+async function start(): Promise<Wasm64Device> {
+  const t = await buildTestApp({ poolThreads: 1 }, { module: fixture });
+  open.push(t);
+  return t.device;
 }
 
 /** A `cancelOn` that records the wait's end and how often it was told to stop listening. */
@@ -47,7 +36,7 @@ function listener(): { cancelOn: (end: () => void) => () => void; end: () => voi
 
 describe('waits', () => {
   it('stops listening for the client once, when the job settles', async () => {
-    const device = start();
+    const device = await start();
     const { job } = await device.submit({ code: 'add(2,3)' });
     const l = listener();
     const settled = await device.waitFor(job, 30_000, l.cancelOn);
@@ -59,7 +48,7 @@ describe('waits', () => {
   });
 
   it('ends the wait with the job as it is when the client goes away, and stops listening', async () => {
-    const device = start();
+    const device = await start();
     const { job } = await device.submit({ code: 'spin()' });
     const l = listener();
     const waiting = device.waitFor(job, 30_000, l.cancelOn);
@@ -72,7 +61,7 @@ describe('waits', () => {
   });
 
   it('stops a listener at once when the client was already gone as it started listening', async () => {
-    const device = start();
+    const device = await start();
     const { job } = await device.submit({ code: 'spin()' });
     const stop = vi.fn();
     const settled = await device.waitFor(job, 30_000, (end) => {
@@ -86,7 +75,7 @@ describe('waits', () => {
   });
 
   it('stops listening when the wait reaches its deadline', async () => {
-    const device = start();
+    const device = await start();
     const { job } = await device.submit({ code: 'spin()' });
     const l = listener();
     expect(['queued', 'running']).toContain((await device.waitFor(job, 30, l.cancelOn)).status);
@@ -96,7 +85,7 @@ describe('waits', () => {
   });
 
   it('stops listening when every wait is ended (the app closing)', async () => {
-    const device = start();
+    const device = await start();
     const { job } = await device.submit({ code: 'spin()' });
     const [a, b] = [listener(), listener()];
     const waits = [device.waitFor(job, 30_000, a.cancelOn), device.waitFor(job, 30_000, b.cancelOn)];
