@@ -22,7 +22,6 @@ beforeAll(async () => {
   plan = planned.plan;
 });
 
-
 describe('planReuse', () => {
   it('plans to reset every memory and mutable global, by the names that export them', async () => {
     expect(plan).toEqual({ memories: ['memory'], globals: ['count'] });
