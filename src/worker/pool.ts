@@ -65,6 +65,10 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     idleTimeout: 60_000,
     maxQueue: options.maxQueue,
     concurrentTasksPerWorker: 1,
+    // A thread waits for its next batch in its event loop, not in Atomics.wait: Piscina's default ('sync')
+    // also wakes it with Atomics.notify beside the message's own wake-up, and polls every thread's port on
+    // each run. Measured under Prefer: wait (bench/RESULTS.md, fifth pass): 6-9% less CPU a job, same latency.
+    atomics: 'disabled',
     // Piscina loads the worker with require() first; on Node 20 that is require(esm), which once aborted a
     // whole test process (FATAL v8::Module::IsGraphAsync, from loadESMFromCJS in a starting worker). Without
     // require(esm) Piscina falls back to import(), the loader's long-standing path. (The parent's own flags
