@@ -35,6 +35,7 @@ import { LINKED_IMPORTS } from './linked-imports.js';
 import { ModuleStore, moduleId } from './module-store.js';
 import type { CompiledVariant, StoredModule } from './module-store.js';
 import { IdleSignal } from './idle.js';
+import { WaitersByJob } from './waiters.js';
 
 /** The modules jobs may run: a store (uploads, content-addressed), or just the default module with default bounds. */
 type ModuleOptions = { modules: ModuleStore; defaultModule?: never } | { defaultModule: StoredModule; modules?: never };
@@ -214,7 +215,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
   readonly #flights = new Set<Flight>();
   readonly #plan: BatchPlan;
   /** Per job, the requests waiting for it to settle. */
-  readonly #waiters = new Map<string, Set<Wait>>();
+  readonly #waiters = new WaitersByJob<Wait>();
   /** Every wait, for the sweep to end those past their deadline; the earliest deadline among them. */
   readonly #waits = new Set<Wait>();
   #nextDeadline = Infinity;
@@ -430,15 +431,11 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
   }
 
   #addWait(job: Job, waitMs: number, resolve: (job: Job) => void): Wait {
-    let set = this.#waiters.get(job.id);
-    if (set === undefined) this.#waiters.set(job.id, (set = new Set()));
-    const waiters = set;
     const wait: Wait = {
       deadline: this.#now() + waitMs,
       end: () => {
         if (!this.#waits.delete(wait)) return;
-        waiters.delete(wait);
-        if (waiters.size === 0 && this.#waiters.get(job.id) === waiters) this.#waiters.delete(job.id);
+        this.#waiters.delete(job.id, wait);
         const stop = wait.stopListening;
         wait.stopListening = undefined;
         stop?.();
@@ -447,7 +444,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
       stopListening: undefined,
     };
     this.#waits.add(wait);
-    waiters.add(wait);
+    this.#waiters.add(job.id, wait);
     if (wait.deadline < this.#nextDeadline) this.#nextDeadline = wait.deadline;
     return wait;
   }
@@ -686,7 +683,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
       // The job is terminal all the same: its waiters and observers still hear of it.
       this.#log.error({ err, job: job.id }, 'the job store failed to record a settled job');
     }
-    const waiters = this.#waiters.get(job.id);
+    const waiters = this.#waiters.of(job.id);
     if (waiters !== undefined) for (const wait of waiters) wait.end();
     if (status === 'completed') this.#log.debug({ job: job.id }, 'job completed');
     else this.#log.info({ job: job.id, status, code, reason: message }, `job ${status}`);

@@ -36,6 +36,7 @@ import { SharedModuleStore } from './module-store.js';
 import { defineScripts } from './scripts.js';
 import type { Reply, ScriptRunner } from './scripts.js';
 import { IdleSignal } from '../idle.js';
+import { WaitersByJob } from '../waiters.js';
 
 export interface RedisDeviceOptions {
   url: string;
@@ -142,10 +143,9 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   readonly #maxWaiters: number;
   readonly #outputLimit: number;
   readonly #running = new Map<string, Flight>();
-  readonly #waiters = new Map<string, Set<(job?: Job) => void>>();
+  readonly #waiters = new WaitersByJob<(job?: Job) => void>();
   /** Outcomes recorded here while Redis was away, written when it is back. */
   readonly #unsaved = new Map<string, Settlement>();
-  #waiterCount = 0;
   #queuedSeen = 0;
   #accepting = true;
   #closing: Promise<void> | undefined;
@@ -358,7 +358,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
    * per wait and one timer.
    */
   waitFor(job: Job, waitMs: number, cancelOn?: (end: () => void) => () => void): Promise<Job> {
-    if (isTerminal(job) || waitMs <= 0 || this.#waiterCount >= this.#maxWaiters) {
+    if (isTerminal(job) || waitMs <= 0 || this.#waiters.size >= this.#maxWaiters) {
       return Promise.resolve(job);
     }
     let wait: RedisWait | undefined;
@@ -374,9 +374,6 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   }
 
   #addWait(job: Job, waitMs: number, resolve: (job: Job) => void): RedisWait {
-    let set = this.#waiters.get(job.id);
-    if (set === undefined) this.#waiters.set(job.id, (set = new Set()));
-    const waiters = set;
     const wait: RedisWait = {
       ended: false,
       stopListening: undefined,
@@ -387,15 +384,13 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
         const stop = wait.stopListening;
         wait.stopListening = undefined;
         stop?.();
-        if (waiters.delete(wait.done)) this.#waiterCount--;
-        if (waiters.size === 0 && this.#waiters.get(job.id) === waiters) this.#waiters.delete(job.id);
+        this.#waiters.delete(job.id, wait.done);
         resolve(latest ?? job);
       },
     };
     // `done` reads `timer`: nothing may call it before this line (the re-read below answers on a later turn).
     const timer = setTimeout(() => void this.#readQuietly(job.id).then((latest) => wait.done(latest)), waitMs);
-    waiters.add(wait.done);
-    this.#waiterCount++;
+    this.#waiters.add(job.id, wait.done);
     // It may have settled between the caller's read and now, before this wait could hear of it.
     void this.#readQuietly(job.id).then((latest) => {
       if (latest !== undefined && isTerminal(latest)) wait.done(latest);
@@ -405,7 +400,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
 
   /** Ends every wait here now, each with its job as it is (the app is closing). */
   endWaits(): void {
-    for (const waiters of [...this.#waiters.values()]) for (const done of [...waiters]) done();
+    for (const done of this.#waiters.all()) done();
   }
 
   /** Jobs waiting for a thread across the cluster, as of this replica's last word with Redis. */
@@ -418,7 +413,7 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   }
 
   get waiting(): number {
-    return this.#waiterCount;
+    return this.#waiters.size;
   }
 
   get accepting(): boolean {
@@ -700,12 +695,12 @@ export class RedisDevice extends EventEmitter<DeviceEvents> implements JobDevice
   }
 
   #release(job: Job): void {
-    const waiters = this.#waiters.get(job.id);
-    if (waiters !== undefined) for (const done of [...waiters]) done(job);
+    const waiters = this.#waiters.of(job.id);
+    if (waiters !== undefined) for (const done of waiters) done(job);
   }
 
   async #recheckWaiters(): Promise<void> {
-    for (const id of [...this.#waiters.keys()]) {
+    for (const id of this.#waiters.jobIds()) {
       const job = await this.#readQuietly(id);
       if (job !== undefined && isTerminal(job)) this.#release(job);
     }
