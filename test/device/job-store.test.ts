@@ -98,6 +98,73 @@ describe('MemoryJobStore bound', () => {
   });
 });
 
+describe('MemoryJobStore against a model', () => {
+  it('keeps, expires and evicts the same jobs as a plain list would, over thousands of mixed operations', () => {
+    // A small deterministic generator: the run is the same every time.
+    let state = 42;
+    const random = (n: number): number => {
+      state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+      return state % n;
+    };
+    const ttlMs = 5_000;
+    const maxJobs = 50;
+    const { store, clock } = storeAt({ ttlMs, maxJobs });
+    // The model: stored jobs in a list, and the order they finished in.
+    let stored: Job[] = [];
+    let finishedOrder: Job[] = [];
+    const expired = (j: Job): boolean => j.finishedAt !== undefined && clock.now - j.finishedAt >= ttlMs;
+    const drop = (j: Job): void => {
+      stored = stored.filter((s) => s !== j);
+      finishedOrder = finishedOrder.filter((s) => s !== j);
+    };
+    for (let step = 0; step < 20_000; step++) {
+      const op = random(10);
+      if (op < 4) {
+        // Submit: make room (expired first, then the oldest finished), then add.
+        let room = stored.length < maxJobs;
+        if (!room) {
+          for (const j of [...finishedOrder]) if (expired(j)) drop(j); else break;
+          room = stored.length < maxJobs;
+        }
+        if (!room && finishedOrder[0] !== undefined) {
+          drop(finishedOrder[0]);
+          room = true;
+        }
+        expect(store.reserve()).toBe(room);
+        if (room) {
+          const j = job('queued');
+          store.add(j);
+          stored.push(j);
+        }
+      } else if (op < 8) {
+        // A live job finishes.
+        const live = stored.filter((j) => j.finishedAt === undefined);
+        const j = live[random(Math.max(1, live.length))];
+        if (j !== undefined) {
+          finish(store, clock, j);
+          finishedOrder.push(j);
+        }
+      } else if (op === 8) {
+        clock.now += random(2_000);
+      } else {
+        // A read of some job: an expired one is gone from then on.
+        const j = stored[random(Math.max(1, stored.length))];
+        if (j !== undefined) {
+          const gone = expired(j);
+          if (gone) drop(j);
+          expect(store.get(j.id)).toBe(gone ? undefined : j);
+        }
+      }
+      if (step % 97 === 0) {
+        store.evictExpired();
+        for (const j of [...finishedOrder]) if (expired(j)) drop(j); else break;
+      }
+      expect(store.size).toBe(stored.length);
+    }
+    expect(store.list({ limit: maxJobs }).jobs.map((j) => j.id)).toEqual(stored.map((j) => j.id).reverse());
+  });
+});
+
 describe('MemoryJobStore listing', () => {
   it('lists newest first, pages by sequence, and filters by status', () => {
     const { store, clock } = storeAt();
