@@ -67,7 +67,8 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     concurrentTasksPerWorker: 1,
     // A thread waits for its next batch in its event loop, not in Atomics.wait: Piscina's default ('sync')
     // also wakes it with Atomics.notify beside the message's own wake-up, and polls every thread's port on
-    // each run. Measured under Prefer: wait (bench/RESULTS.md, fifth pass): 6-9% less CPU a job, same latency.
+    // each run. At most a small gain (bench/RESULTS.md, fifth pass): Prefer: wait 0.41-0.43x bare against
+    // 0.39-0.41x in three sets of alternating rounds, about one build's spread against itself; same latency.
     atomics: 'disabled',
     // Piscina loads the worker with require() first; on Node 20 that is require(esm), which once aborted a
     // whole test process (FATAL v8::Module::IsGraphAsync, from loadESMFromCJS in a starting worker). Without
