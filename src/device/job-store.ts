@@ -126,7 +126,8 @@ export class MemoryJobStore implements JobStore {
     if (job === undefined) return false;
     this.#jobs.delete(id);
     if (job.idempotency !== undefined && this.#byKey.get(job.idempotency.key) === job) this.#byKey.delete(job.idempotency.key);
-    // Compact once entries of deleted jobs outnumber jobs, so neither array holds more than twice the store.
+    // Drop entries of deleted jobs once they outnumber the jobs stored: #order stays within twice the store,
+    // the finished queue within about four times (its read part goes separately, in #oldestFinished).
     const stored = (j: Job): boolean => this.#jobs.get(j.id) === j;
     if (this.#order.length > 2 * this.#jobs.size + 64) this.#order = this.#order.filter(stored);
     if (this.#finished.length - this.#finishedHead > 2 * this.#jobs.size + COMPACT_AFTER) {
