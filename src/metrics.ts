@@ -12,6 +12,8 @@ import type { WorkerStats } from './worker/pool.js';
 export interface MetricsSources {
   /** Jobs waiting for a worker. */
   readonly queued: number;
+  /** Requests held open until a job settles (Prefer: wait, long polls). */
+  readonly waiting: number;
   readonly workers: WorkerStats;
   readonly modules: { stats(): ModuleStoreStats };
   /** False while Redis (STORE=redis) cannot be reached. */
@@ -58,6 +60,7 @@ export function createMetrics(registry: Registry, sources: MetricsSources): Metr
       },
     });
   gauge('wasm64_queue_depth', 'Jobs waiting for a worker (with STORE=redis: across the cluster, as this replica last saw it)', () => sources.queued);
+  gauge('wasm64_waiting_requests', 'Requests held open until a job settles (Prefer: wait, GET /status?wait=); at WAIT_MAX_CLIENTS more answer at once', () => sources.waiting);
   gauge('wasm64_store_up', '1 when the job store answers (always with STORE=memory; Redis reachable with STORE=redis)', () => (sources.storeAvailable ? 1 : 0));
   gauge('wasm64_workers_live', 'Worker threads alive', () => sources.workers.live);
   gauge('wasm64_workers_busy', 'Worker threads executing a job', () => sources.workers.busy);

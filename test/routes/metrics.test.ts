@@ -88,6 +88,24 @@ describe('GET /metrics', () => {
     expect(sample(text, 'wasm64_workers_busy')).toBe(0);
   });
 
+  it('counts the requests held open waiting for jobs, until the jobs settle', async () => {
+    expect(sample(await scrape(), 'wasm64_waiting_requests')).toBe(0);
+    const res = await t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', payload: { code: 'fib_rec(50)' } });
+    const id = res.json<{ id: string }>().id;
+    // A long poll on one job, and a second job whose submission waits for it (Prefer: wait).
+    const polled = t.app.inject({ url: `/~wasm64@1.0/status/${id}?wait=30` });
+    const submitted = t.app.inject({ method: 'POST', url: '/~wasm64@1.0/run', headers: { prefer: 'wait=30' }, payload: { code: 'fib_rec(50)' } });
+    await expect.poll(async () => sample(await scrape(), 'wasm64_waiting_requests')).toBe(2);
+    expect((await t.app.inject({ method: 'POST', url: `/~wasm64@1.0/cancel/${id}` })).statusCode).toBe(200);
+    expect((await polled).json<{ status: string }>().status).toBe('cancelled');
+    expect(sample(await scrape(), 'wasm64_waiting_requests')).toBe(1);
+    const newest = t.device.list({ limit: 1 }).jobs[0]; // the job the second request submitted
+    expect(newest?.id).not.toBe(id);
+    expect((await t.app.inject({ method: 'POST', url: `/~wasm64@1.0/cancel/${newest?.id ?? 'none'}` })).statusCode).toBe(200);
+    expect((await submitted).json<{ status: string }>().status).toBe('cancelled');
+    expect(sample(await scrape(), 'wasm64_waiting_requests')).toBe(0);
+  });
+
   it('includes the process metrics', async () => {
     const text = await scrape();
     for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes']) {
