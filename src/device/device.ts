@@ -214,10 +214,9 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
   readonly #dispatched = new Map<string, Entry>();
   readonly #flights = new Set<Flight>();
   readonly #plan: BatchPlan;
-  /** Per job, the requests waiting for it to settle. */
+  /** Per job, the requests waiting for it to settle; the sweep ends those past their deadline. */
   readonly #waiters = new WaitersByJob<Wait>();
-  /** Every wait, for the sweep to end those past their deadline; the earliest deadline among them. */
-  readonly #waits = new Set<Wait>();
+  /** The earliest deadline among the waits. */
   #nextDeadline = Infinity;
   #seq = 0;
   #dispatchScheduled = false;
@@ -414,17 +413,17 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
   /**
    * Resolves with `job` once it is terminal, after `waitMs`, or when `cancelOn` ends the wait (the client
    * went away), whichever comes first; never rejects. `cancelOn` is called with the wait's end and returns
-   * how to stop listening. A wait costs one entry in two sets and no timer of its own: the sweep ends it
+   * how to stop listening. A wait costs one entry in its job's set and no timer of its own: the sweep ends it
    * at its deadline (as precisely as the sweep runs). Beyond `maxWaiters` it resolves at once.
    */
   waitFor(job: Job, waitMs: number, cancelOn?: (end: () => void) => () => void): Promise<Job> {
-    if (isTerminal(job) || waitMs <= 0 || this.#waits.size >= this.#maxWaiters) return Promise.resolve(job);
+    if (isTerminal(job) || waitMs <= 0 || this.#waiters.size >= this.#maxWaiters) return Promise.resolve(job);
     let wait: Wait | undefined;
     const promise = new Promise<Job>((resolve) => (wait = this.#addWait(job, waitMs, resolve)));
     // `cancelOn` (which holds the request) is used here, outside every closure the wait keeps: see Wait.stopListening.
     if (wait !== undefined && cancelOn !== undefined) {
       const stop = cancelOn(wait.end);
-      if (this.#waits.has(wait)) wait.stopListening = stop;
+      if (this.#waiters.of(job.id)?.has(wait) === true) wait.stopListening = stop;
       else stop(); // it ended the wait at once
     }
     return promise;
@@ -434,8 +433,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
     const wait: Wait = {
       deadline: this.#now() + waitMs,
       end: () => {
-        if (!this.#waits.delete(wait)) return;
-        this.#waiters.delete(job.id, wait);
+        if (!this.#waiters.delete(job.id, wait)) return;
         const stop = wait.stopListening;
         wait.stopListening = undefined;
         stop?.();
@@ -443,7 +441,6 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
       },
       stopListening: undefined,
     };
-    this.#waits.add(wait);
     this.#waiters.add(job.id, wait);
     if (wait.deadline < this.#nextDeadline) this.#nextDeadline = wait.deadline;
     return wait;
@@ -451,7 +448,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
 
   /** Ends every wait now, each with its job as it is (the app is closing). */
   endWaits(): void {
-    for (const wait of this.#waits) wait.end();
+    for (const wait of this.#waiters.all()) wait.end();
   }
 
   /** Jobs accepted and waiting for a thread. */
@@ -470,7 +467,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
 
   /** Requests waiting for a job to settle (long polls and `Prefer: wait`). */
   get waiting(): number {
-    return this.#waits.size;
+    return this.#waiters.size;
   }
 
   /** Jobs in the store, live and finished. */
@@ -713,7 +710,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
         }
       }
     }
-    if (this.#waits.size > 0) this.#endWaitsDue();
+    if (this.#waiters.size > 0) this.#endWaitsDue();
     this.#store.evictExpired();
   }
 
@@ -721,7 +718,7 @@ export class Wasm64Device extends EventEmitter<DeviceEvents> implements JobDevic
     const now = this.#now();
     if (now < this.#nextDeadline) return;
     let next = Infinity;
-    for (const wait of this.#waits) {
+    for (const wait of this.#waiters.all()) {
       if (wait.deadline <= now) wait.end();
       else if (wait.deadline < next) next = wait.deadline;
     }
