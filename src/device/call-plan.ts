@@ -106,13 +106,21 @@ export function planWasi(request: RunRequest, info: ModuleInfo, outputLimit: num
   return task;
 }
 
+/** The module as a call is planned against: its parsed sections, and its functions by export name. */
+export interface PlannedModule {
+  info: ModuleInfo;
+  exportsByName: ReadonlyMap<string, ExportedFunction>;
+}
+
 /** The rest of the worker's options: memory, reactor initialisation, allocator and `returns`. */
-export function planOptions(request: RunRequest, fn: ExportedFunction, info: ModuleInfo, planned: PlannedParameters, wasi: WasiTask | undefined, outputLimit: number): EvaluateOptions {
+export function planOptions(request: RunRequest, fn: ExportedFunction, module: PlannedModule, planned: PlannedParameters, wasi: WasiTask | undefined, outputLimit: number): EvaluateOptions {
+  const { info } = module;
   const options: EvaluateOptions = { addressType: addressType(info), outputLimit };
   const memory = exportedMemory(info);
   if (memory !== undefined) options.memory = memory;
   if (wasi !== undefined) options.wasi = wasi;
-  if (info.exports.some((e) => e.name === '_initialize')) options.initialize = true;
+  // A lookup, not a walk of the exports: this runs for every job, and a module may export thousands.
+  if (module.exportsByName.has('_initialize')) options.initialize = true;
   if (planned.placements.length > 0) {
     options.placements = planned.placements;
     options.allocator = request.allocator ?? DEFAULT_ALLOCATOR;

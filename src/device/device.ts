@@ -183,7 +183,7 @@ export function resolveCall(request: RunRequest, module: StoredModule, outputLim
   }
   const planned = planParameters(fn, inputs, module.info, request.allocator ?? 'malloc');
   const wasi = planWasi(request, module.info, outputLimit);
-  const call = planOptions(request, fn, module.info, planned, wasi, outputLimit);
+  const call = planOptions(request, fn, module, planned, wasi, outputLimit);
   return { fn, parameters: planned.parameters, echo: planned.echo, call };
 }
 
