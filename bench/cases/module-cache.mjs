@@ -60,7 +60,7 @@ const freshModule = () => compileWat(`(module (func (export "f7") (param i64) (r
  * takes every path the measured requests take: the default module; a small module inline, then by
  * module_id; a ~200 KB module (a data segment: a body in many chunks that compiles at once) inline;
  * uploads; and now and then a module it has not seen. Stops once a block's median is no better than the
- * best before it for three blocks in a row (at least 3,000 jobs, at most 12,000).
+ * best before it for four blocks in a row (at least 6,000 jobs, at most 15,000).
  */
 async function warmUp(service, { quick, features, log }) {
   const small = await compileWat('(module (func (export "f7") (param i64) (result i64) (i64.add (local.get 0) (i64.const 1))))', 'warm.wat');
@@ -77,7 +77,7 @@ async function warmUp(service, { quick, features, log }) {
   const block = quick ? 12 : 240;
   const medians = [];
   let stale = 0;
-  while (medians.length < (quick ? 1 : 12_000 / block)) {
+  while (medians.length < (quick ? 1 : 15_000 / block)) {
     const times = [];
     for (let i = 0; i < block; i++) {
       times.push((await runJob(service.url, bodies[i % bodies.length], features)).ms);
@@ -88,7 +88,7 @@ async function warmUp(service, { quick, features, log }) {
     const m = median(times);
     stale = medians.length > 0 && m >= Math.min(...medians) ? stale + 1 : 0;
     medians.push(m);
-    if (medians.length * block >= 3000 && stale >= 3) break;
+    if (medians.length * block >= 6000 && stale >= 4) break;
   }
   log(`  warm-up: ${medians.length * block} jobs, median a block of ${block}: ${medians.map((m) => m.toFixed(2)).join(' ')} ms`);
 }
