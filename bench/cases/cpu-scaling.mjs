@@ -30,7 +30,9 @@ async function batch(service, n, jobs, features) {
 
 export async function cpuScaling({ quick, features, log }) {
   const { n, ms } = await calibrateFibRec(quick ? 5 : 50);
-  const jobs = quick ? 4 : 16;
+  // 16 jobs per thread: a batch ends with one thread idle while the other runs its last job, and with 8
+  // per thread that tail was up to 1/8 of the 2-thread time (chains of 8 ending 61 ms apart; RESULTS.md).
+  const jobs = quick ? 4 : 32;
   const rounds = quick ? 1 : 3;
   log(`  fib_rec(${n}) takes ${ms.toFixed(1)} ms in-process; ${jobs} jobs per batch`);
   const one = await startService('1 thread', { POOL_THREADS: '1', LOG_LEVEL: 'warn' });
