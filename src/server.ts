@@ -13,7 +13,7 @@ import { createMetrics } from './metrics.js';
 import { enableMemory64 } from './wasm/features.js';
 import { createWorkerPool } from './worker/pool.js';
 import { createInstanceLanes } from './worker/instance-lanes.js';
-import { instanceSettings } from './device/instances.js';
+import { instanceSettings } from './device/instances/manager.js';
 
 let config: Config;
 try {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { loadConfig } from '../../dist/config.js';
 import { Wasm64Device } from '../../dist/device/device.js';
-import { instanceSettings } from '../../dist/device/instances.js';
+import { instanceSettings } from '../../dist/device/instances/manager.js';
 import { MemoryJobStore } from '../../dist/device/job-store.js';
 import { limitSettings } from '../../dist/device/limits.js';
 import { createModuleStore, loadDefaultModule } from '../../dist/device/module-store.js';

@@ -1,5 +1,7 @@
 // Turns a run request's parameters, memory I/O and WASI options into what the worker needs, checked against the module.
 import { ServiceError } from '../errors.js';
+import { CallSyntaxError, parseCall } from '../wasm/call.js';
+import type { CallOptions } from '../worker/protocol.js';
 import type { RunRequest } from '../schemas/job.js';
 import type { EvaluateOptions, WasiTask } from '../wasm/evaluate.js';
 import {
@@ -7,7 +9,7 @@ import {
 } from '../wasm/memory-io.js';
 import type { MemoryParameterInput, Placement } from '../wasm/memory-io.js';
 import type { ExportedFunction, ModuleInfo } from '../wasm/module-info.js';
-import { fromWasmValue, ParameterError, toWasmValue } from '../wasm/values.js';
+import { argumentToParameter, fromWasmValue, ParameterError, toWasmValue } from '../wasm/values.js';
 import type { ParameterInput, ResultValue, WasmValue } from '../wasm/values.js';
 import { WASI_MODULE } from '../wasm/wasi/abi.js';
 import { createWasi, WasiOptionsError } from '../wasm/wasi/preview1.js';
@@ -131,4 +133,54 @@ export function planOptions(request: RunRequest, fn: ExportedFunction, module: P
     options.returns = request.returns;
   }
   return options;
+}
+
+const PASSABLE_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
+
+/** What a run asks for once resolved against the module: the function, its typed parameters, how to run it. */
+export interface ResolvedCall {
+  fn: ExportedFunction;
+  parameters: WasmValue[];
+  echo: ParameterEcho[];
+  call: CallOptions;
+}
+
+/** Resolves a run request against the module's real signature; throws ServiceError when it does not fit. Shared by both store modes and by instance calls. */
+export function resolveCall(request: RunRequest, module: PlannedModule, outputLimit: number): ResolvedCall {
+  let name: string;
+  let inputs: (ParameterInput | MemoryParameterInput)[];
+  if (request.code !== undefined) {
+    if (request.function !== undefined || request.parameters !== undefined) throw new ServiceError('WASM64_CALL_CONFLICT');
+    try {
+      const call = parseCall(request.code);
+      name = call.function;
+      inputs = call.arguments.map(argumentToParameter);
+    } catch (err) {
+      if (err instanceof CallSyntaxError) throw new ServiceError('WASM64_CALL_SYNTAX', err.message);
+      throw err;
+    }
+  } else if (request.function !== undefined) {
+    name = request.function;
+    inputs = request.parameters ?? [];
+  } else if (request.parameters === undefined && module.exportsByName.has('_start')) {
+    // A WASI command: running it means running _start.
+    name = '_start';
+    inputs = [];
+  } else {
+    throw new ServiceError('WASM64_MISSING_FUNCTION');
+  }
+
+  const fn = module.exportsByName.get(name);
+  if (fn === undefined) {
+    const known = [...module.exportsByName.keys()].slice(0, 50).join(', ');
+    throw new ServiceError('WASM64_UNKNOWN_FUNCTION', `the module exports no function "${name}"; it exports: ${known || 'none'}`);
+  }
+  const unsupported = [...fn.params, ...fn.results].find((t) => !PASSABLE_TYPES.has(t));
+  if (unsupported !== undefined) {
+    throw new ServiceError('WASM64_UNSUPPORTED_SIGNATURE', `"${name}" uses ${unsupported}; jobs pass only i32, i64, f32 and f64`);
+  }
+  const planned = planParameters(fn, inputs, module.info, request.allocator ?? 'malloc');
+  const wasi = planWasi(request, module.info, outputLimit);
+  const call = planOptions(request, fn, module, planned, wasi, outputLimit);
+  return { fn, parameters: planned.parameters, echo: planned.echo, call };
 }

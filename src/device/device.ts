@@ -5,18 +5,13 @@ import type { Logger } from 'pino';
 import { ServiceError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { RunRequest } from '../schemas/job.js';
-import { CallSyntaxError, parseCall } from '../wasm/call.js';
-import type { ExportedFunction } from '../wasm/module-info.js';
-import type { MemoryParameterInput } from '../wasm/memory-io.js';
-import { argumentToParameter, fromWasmValue } from '../wasm/values.js';
-import type { ParameterInput, WasmValue } from '../wasm/values.js';
+import { fromWasmValue } from '../wasm/values.js';
+import type { WasmValue } from '../wasm/values.js';
 import { BatchAbort } from '../worker/pool.js';
 import type { WorkerPool, WorkerStats } from '../worker/pool.js';
-import type { CallOptions } from '../worker/protocol.js';
-import { planOptions, planParameters, planWasi } from './call-plan.js';
-import type { ParameterEcho } from './call-plan.js';
+import { resolveCall } from './call-plan.js';
 import { BatchControl, FINISHED, PENDING, RUNNING } from '../worker/batch-control.js';
-import type { BatchOutcome, EvaluateTask } from '../worker/protocol.js';
+import type { BatchOutcome, CallOptions, EvaluateTask } from '../worker/protocol.js';
 import { BatchPlan, planKey } from './batch-plan.js';
 import { fingerprintRequest } from './fingerprint.js';
 import { isTerminal, jobError } from './job.js';
@@ -27,8 +22,8 @@ import type { JobStore, ListPage, ListQuery } from './job-store.js';
 import { DEFAULT_LIMITS, resolveLimits } from './limits.js';
 import type { LimitSettings } from './limits.js';
 import { moduleSource } from './module-source.js';
-import { InstanceManager } from './instances.js';
-import type { InstanceSettings } from './instances.js';
+import { InstanceManager } from './instances/manager.js';
+import type { InstanceSettings } from './instances/manager.js';
 import type { InstanceLanes } from '../worker/instance-lanes.js';
 import type { CallEvaluation } from '../wasm/instance.js';
 import { LINKED_IMPORTS } from './linked-imports.js';
@@ -92,16 +87,6 @@ export interface Submission {
   replayed: boolean;
 }
 
-const PASSABLE_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
-
-/** What a run asks for once resolved against the module: the function, its typed parameters, how to run it. */
-export interface ResolvedCall {
-  fn: ExportedFunction;
-  parameters: WasmValue[];
-  echo: ParameterEcho[];
-  call: CallOptions;
-}
-
 /** A job waiting for a thread, or out with the pool in a flight (then `flight` and its `index` there are set). */
 interface Entry {
   job: Job;
@@ -146,46 +131,6 @@ interface Wait {
 
 /** A job that lost its batch this many times (its thread died under another job) fails instead of running again. */
 const MAX_REQUEUES = 3;
-
-/** Resolves a run request against the module's real signature; throws ServiceError when it does not fit. Shared by both store modes. */
-export function resolveCall(request: RunRequest, module: StoredModule, outputLimit: number): ResolvedCall {
-  let name: string;
-  let inputs: (ParameterInput | MemoryParameterInput)[];
-  if (request.code !== undefined) {
-    if (request.function !== undefined || request.parameters !== undefined) throw new ServiceError('WASM64_CALL_CONFLICT');
-    try {
-      const call = parseCall(request.code);
-      name = call.function;
-      inputs = call.arguments.map(argumentToParameter);
-    } catch (err) {
-      if (err instanceof CallSyntaxError) throw new ServiceError('WASM64_CALL_SYNTAX', err.message);
-      throw err;
-    }
-  } else if (request.function !== undefined) {
-    name = request.function;
-    inputs = request.parameters ?? [];
-  } else if (request.parameters === undefined && module.exportsByName.has('_start')) {
-    // A WASI command: running it means running _start.
-    name = '_start';
-    inputs = [];
-  } else {
-    throw new ServiceError('WASM64_MISSING_FUNCTION');
-  }
-
-  const fn = module.exportsByName.get(name);
-  if (fn === undefined) {
-    const known = [...module.exportsByName.keys()].slice(0, 50).join(', ');
-    throw new ServiceError('WASM64_UNKNOWN_FUNCTION', `the module exports no function "${name}"; it exports: ${known || 'none'}`);
-  }
-  const unsupported = [...fn.params, ...fn.results].find((t) => !PASSABLE_TYPES.has(t));
-  if (unsupported !== undefined) {
-    throw new ServiceError('WASM64_UNSUPPORTED_SIGNATURE', `"${name}" uses ${unsupported}; jobs pass only i32, i64, f32 and f64`);
-  }
-  const planned = planParameters(fn, inputs, module.info, request.allocator ?? 'malloc');
-  const wasi = planWasi(request, module.info, outputLimit);
-  const call = planOptions(request, fn, module, planned, wasi, outputLimit);
-  return { fn, parameters: planned.parameters, echo: planned.echo, call };
-}
 
 /**
  * Jobs wait in `#queue` (a Map in arrival order, at most `maxQueue`), then go to the pool in batches

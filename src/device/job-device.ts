@@ -3,7 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { RunRequest } from '../schemas/job.js';
 import type { WorkerStats } from '../worker/pool.js';
 import type { DeviceEvents, SubmitOptions, Submission } from './device.js';
-import type { InstanceManager } from './instances.js';
+import type { InstanceManager } from './instances/manager.js';
 import type { Job } from './job.js';
 import type { ListPage, ListQuery } from './job-store.js';
 import type { ModuleStoreStats, ResolvedModule, StoredModule } from './module-store.js';

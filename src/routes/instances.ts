@@ -1,7 +1,7 @@
 // The instance routes of the ~wasm64@1.0 device: create (or restore), list, describe, snapshot and delete AO processes.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ServiceError } from '../errors.js';
-import type { InstanceManager, InstanceRecord } from '../device/instances.js';
+import type { InstanceManager, InstanceRecord } from '../device/instances/manager.js';
 import { InstanceCreateSchema, InstanceListSchema, InstanceParamsSchema, InstanceSchema, SnapshotSchema } from '../schemas/instance.js';
 import type { InstanceView } from '../schemas/instance.js';
 import { ProblemSchema } from '../schemas/problem.js';

@@ -15,7 +15,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { enableMemory64 } from '../../src/wasm/features.js';
 import { createWorkerPool } from '../../src/worker/pool.js';
 import { createInstanceLanes } from '../../src/worker/instance-lanes.js';
-import { instanceSettings } from '../../src/device/instances.js';
+import { instanceSettings } from '../../src/device/instances/manager.js';
 
 export interface TestApp {
   app: FastifyInstance;

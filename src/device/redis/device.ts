@@ -16,7 +16,7 @@ import { BatchControl } from '../../worker/batch-control.js';
 import { BatchAbort } from '../../worker/pool.js';
 import type { WorkerPool, WorkerStats } from '../../worker/pool.js';
 import type { EvaluateOutcome, EvaluateTask } from '../../worker/protocol.js';
-import { resolveCall } from '../device.js';
+import { resolveCall } from '../call-plan.js';
 import type { DeviceEvents, SubmitOptions, Submission } from '../device.js';
 import { fingerprintRequest } from '../fingerprint.js';
 import { isTerminal, MAX_ERROR_MESSAGE } from '../job.js';
