@@ -1,75 +1,6 @@
 // Loads and validates the service's configuration; the only module that reads process.env.
 import { availableParallelism } from 'node:os';
-import { DEVICE_DEFAULTS } from './device/job-device.js';
-
-export interface Config {
-  host: string;
-  port: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Worker threads in the evaluation pool. */
-  poolThreads: number;
-  /** Jobs that may wait for a thread before runs are refused with 429. */
-  poolMaxQueue: number;
-  /** Largest request body in bytes. */
-  bodyLimit: number;
-  /** `timeout_ms` of a job that sets none. */
-  jobTimeoutMs: number;
-  /** Largest `timeout_ms` a job may ask for. */
-  jobTimeoutMaxMs: number;
-  /** How long a finished job is kept. */
-  jobTtlMs: number;
-  /** Most jobs kept at once; the oldest finished ones make room, live ones are never dropped. */
-  jobStoreMax: number;
-  /** Longest a request may wait for a job (`?wait=`, `Prefer: wait=`), in seconds. */
-  waitMaxSeconds: number;
-  /** Requests that may wait for jobs at once; beyond it waits answer at once. */
-  waitMaxClients: number;
-  /** Bearer tokens that may call the API; empty: no authentication. */
-  apiTokens: string[];
-  /** Requests one client may make per window; 0: no rate limit. */
-  rateLimitMax: number;
-  rateLimitWindowMs: number;
-  /** Whether (or across how many proxy hops) X-Forwarded-For names the client. */
-  trustProxy: boolean | number;
-  /** How long running jobs may finish after SIGTERM/SIGINT before they are cancelled. */
-  shutdownGraceMs: number;
-  /** Largest module, in bytes of wasm, a job or an upload may bring. */
-  moduleMaxBytes: number;
-  /** Most modules the module store keeps (the least recently used make room). */
-  moduleStoreMax: number;
-  /** Most bytes of modules the module store keeps. */
-  moduleStoreMaxBytes: number;
-  /** `memory_limit` of a job that sets none, in bytes. */
-  jobMemoryLimit: number;
-  /** Largest `memory_limit` a job may ask for, in bytes. */
-  jobMemoryLimitMax: number;
-  /** `fuel` of a job that sets none; 0 runs such jobs unmetered. */
-  jobFuel: number;
-  /** Largest `fuel` a job may ask for. */
-  jobFuelMax: number;
-  /** Bytes kept of a job's stdout, of its stderr, and of a result read from memory. */
-  outputLimit: number;
-  /** Let a thread reset and reuse an instance between jobs of a module whose whole state it can reset. */
-  reuseInstances: boolean;
-  /** Threads that hold live instances, each a single-thread lane. */
-  instanceLanes: number;
-  /** Instances kept, resident or evicted. */
-  instanceMax: number;
-  /** Instances resident on lanes at once. */
-  instanceLiveMax: number;
-  /** Bytes of memory of resident instances. */
-  instanceLiveMaxBytes: number;
-  /** Calls between two checkpoints of an instance. */
-  instanceCheckpointMessages: number;
-  /** Where jobs live: this process's memory (one replica), or Redis shared by every replica. */
-  store: 'memory' | 'redis';
-  /** The Redis server of `store: 'redis'`. */
-  redisUrl: string;
-  /** Prefix of every Redis key, so that several deployments can share one Redis. */
-  redisPrefix: string;
-  /** How long a replica's lock on a running job lasts without renewal; a dead replica's jobs fail after about twice this. */
-  redisLockMs: number;
-}
+import { DEVICE_DEFAULTS } from './device/defaults.js';
 
 /** Thrown for an invalid environment variable; the message names it. */
 export class ConfigError extends Error {
@@ -84,6 +15,9 @@ interface Setting<T> {
   default: (env: Env) => T;
   parse: (raw: string, env: string) => T;
 }
+
+/** A setting whose type is what its parser returns: the Config type below is read off these. */
+const setting = <T>(entry: Setting<T>): Setting<T> => entry;
 
 function integer(min: number, max: number): (raw: string, name: string) => number {
   return (raw, name) => {
@@ -160,204 +94,238 @@ function keyPrefix(raw: string, name: string): string {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Every setting, in the order the README's configuration table lists them. */
-export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
-  host: { env: 'HOST', description: 'Address to listen on', default: () => '127.0.0.1', parse: (raw) => raw.trim() },
-  port: { env: 'PORT', description: 'TCP port to listen on (0 picks a free one)', default: () => 8080, parse: integer(0, 65535) },
-  logLevel: { env: 'LOG_LEVEL', description: 'pino log level', default: () => 'info', parse: oneOf(LOG_LEVELS) },
-  poolThreads: {
+export const SETTINGS = {
+  host: setting({ env: 'HOST', description: 'Address to listen on', default: () => '127.0.0.1', parse: (raw) => raw.trim() }),
+  port: setting({ env: 'PORT', description: 'TCP port to listen on (0 picks a free one)', default: () => 8080, parse: integer(0, 65535) }),
+  logLevel: setting({ env: 'LOG_LEVEL', description: 'pino log level', default: () => 'info', parse: oneOf(LOG_LEVELS) }),
+  /** Worker threads in the evaluation pool. */
+  poolThreads: setting({
     env: 'POOL_THREADS',
     description: 'Worker threads that run wasm (default: available cores)',
     default: () => availableParallelism(),
     parse: integer(1, 256),
-  },
-  poolMaxQueue: {
+  }),
+  /** Jobs that may wait for a thread before runs are refused with 429. */
+  poolMaxQueue: setting({
     env: 'POOL_MAX_QUEUE',
     description: 'Jobs that may wait for a thread; beyond it runs get 429',
     default: () => 10_000,
     parse: integer(1, 10_000_000),
-  },
-  bodyLimit: {
+  }),
+  /** Largest request body in bytes. */
+  bodyLimit: setting({
     env: 'BODY_LIMIT',
     description: 'Largest request body in bytes',
     default: () => 16 * 1024 * 1024,
     parse: integer(1024, 1024 * 1024 * 1024),
-  },
-  jobTimeoutMs: {
+  }),
+  /** `timeout_ms` of a job that sets none. */
+  jobTimeoutMs: setting({
     env: 'DEFAULT_TIMEOUT_MS',
     description: 'timeout_ms of a job that sets none',
     default: () => 30_000,
     parse: integer(1, 24 * 3600 * 1000),
-  },
-  jobTimeoutMaxMs: {
+  }),
+  /** Largest `timeout_ms` a job may ask for. */
+  jobTimeoutMaxMs: setting({
     env: 'MAX_TIMEOUT_MS',
     description: 'Largest timeout_ms a job may ask for',
     default: () => 300_000,
     parse: integer(1, 24 * 3600 * 1000),
-  },
-  jobTtlMs: {
+  }),
+  /** How long a finished job is kept. */
+  jobTtlMs: setting({
     env: 'JOB_TTL_SECONDS',
     description: 'How long a finished job is kept, in seconds',
     default: () => 3_600_000,
     parse: (raw, name) => integer(1, 30 * 24 * 3600)(raw, name) * 1000,
-  },
-  jobStoreMax: {
+  }),
+  /** Most jobs kept at once; the oldest finished ones make room, live ones are never dropped. */
+  jobStoreMax: setting({
     env: 'MAX_JOBS',
     description: 'Most jobs kept at once (the oldest finished are evicted first)',
     default: () => 100_000,
     parse: integer(1, 10_000_000),
-  },
-  waitMaxSeconds: {
+  }),
+  /** Longest a request may wait for a job (`?wait=`, `Prefer: wait=`), in seconds. */
+  waitMaxSeconds: setting({
     env: 'WAIT_MAX_SECONDS',
     description: 'Longest a request may wait for a job (?wait=, Prefer: wait=)',
     default: () => 60,
     parse: integer(0, 3600),
-  },
-  waitMaxClients: {
+  }),
+  /** Requests that may wait for jobs at once; beyond it waits answer at once. */
+  waitMaxClients: setting({
     env: 'WAIT_MAX_CLIENTS',
     description: 'Requests that may wait for jobs at once',
     default: () => DEVICE_DEFAULTS.maxWaiters,
     parse: integer(0, 1_000_000),
-  },
-  apiTokens: {
+  }),
+  /** Bearer tokens that may call the API; empty: no authentication. */
+  apiTokens: setting({
     env: 'API_TOKENS',
     description: 'Comma-separated bearer tokens; when set, every route but health and metrics needs one',
     default: () => [],
     parse: tokens,
-  },
-  rateLimitMax: {
+  }),
+  /** Requests one client may make per window; 0: no rate limit. */
+  rateLimitMax: setting({
     env: 'RATE_LIMIT_MAX',
     description: 'Requests one client may make per window (0: no limit)',
     default: () => 0,
     parse: integer(0, 1_000_000_000),
-  },
-  rateLimitWindowMs: {
+  }),
+  rateLimitWindowMs: setting({
     env: 'RATE_LIMIT_WINDOW_MS',
     description: 'The rate limit window in milliseconds',
     default: () => 60_000,
     parse: integer(1, 86_400_000),
-  },
-  trustProxy: {
+  }),
+  /** Whether (or across how many proxy hops) X-Forwarded-For names the client. */
+  trustProxy: setting({
     env: 'TRUST_PROXY',
     description: 'Trust X-Forwarded-For for the client address: true, false, or a hop count',
     default: () => false,
     parse: trustProxy,
-  },
-  shutdownGraceMs: {
+  }),
+  /** How long running jobs may finish after SIGTERM/SIGINT before they are cancelled. */
+  shutdownGraceMs: setting({
     env: 'SHUTDOWN_GRACE_MS',
     description: 'How long running jobs may finish after SIGTERM/SIGINT before they are cancelled',
     // Inside `docker stop`'s default 10 s, with room to cancel the rest and close.
     default: () => 8_000,
     parse: integer(0, 3_600_000),
-  },
-  moduleMaxBytes: {
+  }),
+  /** Largest module, in bytes of wasm, a job or an upload may bring. */
+  moduleMaxBytes: setting({
     env: 'MAX_MODULE_BYTES',
     description: 'Largest module (wasm bytes) a job or an upload may bring; beyond it 413',
     default: () => 8 * 1024 * 1024,
     parse: integer(8, 1024 * 1024 * 1024),
-  },
-  moduleStoreMax: {
+  }),
+  /** Most modules the module store keeps (the least recently used make room). */
+  moduleStoreMax: setting({
     env: 'MAX_MODULES',
     description: 'Most modules kept in the module store (least recently used evicted first)',
     default: () => 1000,
     parse: integer(1, 1_000_000),
-  },
-  moduleStoreMaxBytes: {
+  }),
+  /** Most bytes of modules the module store keeps. */
+  moduleStoreMaxBytes: setting({
     env: 'MAX_MODULE_STORE_BYTES',
     description: 'Most bytes of modules kept in the module store',
     default: () => 256 * 1024 * 1024,
     parse: integer(8, 64 * 1024 * 1024 * 1024),
-  },
-  jobMemoryLimit: {
+  }),
+  /** `memory_limit` of a job that sets none, in bytes. */
+  jobMemoryLimit: setting({
     env: 'DEFAULT_MEMORY_LIMIT',
     description: 'memory_limit of a job that sets none: the most bytes its linear memory may grow to',
     default: () => 128 * 1024 * 1024,
     parse: integer(WASM_PAGE, 16 * 1024 * 1024 * 1024),
-  },
-  jobMemoryLimitMax: {
+  }),
+  /** Largest `memory_limit` a job may ask for, in bytes. */
+  jobMemoryLimitMax: setting({
     env: 'MAX_MEMORY_LIMIT',
     description: 'Largest memory_limit a job may ask for, in bytes',
     default: () => 1024 * 1024 * 1024,
     parse: integer(WASM_PAGE, 16 * 1024 * 1024 * 1024),
-  },
-  jobFuel: {
+  }),
+  /** `fuel` of a job that sets none; 0 runs such jobs unmetered. */
+  jobFuel: setting({
     env: 'DEFAULT_FUEL',
     description: 'fuel of a job that sets none (0: such jobs run unmetered)',
     default: () => 0,
     parse: integer(0, Number.MAX_SAFE_INTEGER),
-  },
-  jobFuelMax: {
+  }),
+  /** Largest `fuel` a job may ask for. */
+  jobFuelMax: setting({
     env: 'MAX_FUEL',
     description: 'Largest fuel a job may ask for',
     default: () => Number.MAX_SAFE_INTEGER,
     parse: integer(1, Number.MAX_SAFE_INTEGER),
-  },
-  outputLimit: {
+  }),
+  /** Bytes kept of a job's stdout, of its stderr, and of a result read from memory. */
+  outputLimit: setting({
     env: 'OUTPUT_LIMIT',
     description: 'Bytes kept of a job\'s stdout, of its stderr, and of a result read from memory; the rest is cut and flagged `truncated`',
     default: () => DEVICE_DEFAULTS.outputLimit,
     parse: integer(0, 256 * 1024 * 1024),
-  },
-  reuseInstances: {
+  }),
+  /** Let a thread reset and reuse an instance between jobs of a module whose whole state it can reset. */
+  reuseInstances: setting({
     env: 'REUSE_INSTANCES',
     description: 'Reset and reuse a thread\'s instance of a module between jobs instead of instantiating it afresh, where the whole state it can hold is reset (see "Instance reuse"); false: a new instance every job',
     default: () => true,
     parse: flag,
-  },
-  instanceLanes: {
+  }),
+  /** Threads that hold live instances, each a single-thread lane. */
+  instanceLanes: setting({
     env: 'INSTANCE_LANES',
     description: 'Threads that hold live instances (AO processes), besides POOL_THREADS; each instance is pinned to one',
     default: () => 2,
     parse: integer(1, 256),
-  },
-  instanceMax: {
+  }),
+  /** Instances kept, resident or evicted. */
+  instanceMax: setting({
     env: 'MAX_INSTANCES',
     description: 'Most instances kept, resident or evicted to a snapshot; beyond it POST /instances answers 409',
     default: () => 1000,
     parse: integer(1, 1_000_000),
-  },
-  instanceLiveMax: {
+  }),
+  /** Instances resident on lanes at once. */
+  instanceLiveMax: setting({
     env: 'MAX_LIVE_INSTANCES',
     description: 'Most instances resident on lanes; beyond it the least recently used idle one is evicted to a snapshot',
     default: () => 64,
     parse: integer(1, 1_000_000),
-  },
-  instanceLiveMaxBytes: {
+  }),
+  /** Bytes of memory of resident instances. */
+  instanceLiveMaxBytes: setting({
     env: 'MAX_LIVE_INSTANCE_BYTES',
     description: 'Most bytes of memory of resident instances; beyond it, the same eviction',
     default: () => 1024 * 1024 * 1024,
     parse: integer(WASM_PAGE, 1024 * 1024 * 1024 * 1024),
-  },
-  instanceCheckpointMessages: {
+  }),
+  /** Calls between two checkpoints of an instance. */
+  instanceCheckpointMessages: setting({
     env: 'INSTANCE_CHECKPOINT_MESSAGES',
     description: 'Calls an instance runs between two checkpoints of its state (what a trap or timeout rolls back to, then replays)',
     default: () => 1000,
     parse: integer(1, 1_000_000),
-  },
-  store: {
+  }),
+  /** Where jobs live: this process's memory (one replica), or Redis shared by every replica. */
+  store: setting({
     env: 'STORE',
     description: 'Where jobs live: memory (this process) or redis (shared by every replica; see REDIS_URL)',
     default: () => 'memory',
     parse: oneOf(['memory', 'redis'] as const),
-  },
-  redisUrl: {
+  }),
+  /** The Redis server of `store: 'redis'`. */
+  redisUrl: setting({
     env: 'REDIS_URL',
     description: 'The Redis server of STORE=redis (redis:// or rediss://)',
     default: () => 'redis://127.0.0.1:6379',
     parse: redisUrl,
-  },
-  redisPrefix: {
+  }),
+  /** Prefix of every Redis key, so that several deployments can share one Redis. */
+  redisPrefix: setting({
     env: 'REDIS_PREFIX',
     description: 'Prefix of every Redis key (deployments sharing one Redis use different ones)',
     default: () => 'wasm64',
     parse: keyPrefix,
-  },
-  redisLockMs: {
+  }),
+  /** How long a replica's lock on a running job lasts without renewal; a dead replica's jobs fail after about twice this. */
+  redisLockMs: setting({
     env: 'REDIS_LOCK_MS',
     description: 'How long a replica holds a running job without renewing its lock; a killed replica\'s jobs fail within about twice this',
     default: () => 30_000,
     parse: integer(1000, 3_600_000),
-  },
-};
+  }),
+} satisfies Record<string, Setting<unknown>>;
+
+/** The service's configuration: one field per setting above, typed as its parser returns it. */
+export type Config = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
 
 /** Pairs of settings where the first must not exceed the second. */
 const AT_MOST: [keyof Config, keyof Config][] = [
@@ -369,9 +337,9 @@ const AT_MOST: [keyof Config, keyof Config][] = [
 
 /** Reads the configuration from `env`; throws ConfigError naming the first invalid variable. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
-  const entries = Object.entries(SETTINGS).map(([key, setting]: [string, Setting<unknown>]) => {
-    const raw = env[setting.env];
-    const value = raw === undefined || raw === '' ? setting.default(env) : setting.parse(raw, setting.env);
+  const entries = Object.entries(SETTINGS).map(([key, entry]: [string, Setting<unknown>]) => {
+    const raw = env[entry.env];
+    const value = raw === undefined || raw === '' ? entry.default(env) : entry.parse(raw, entry.env);
     return [key, value];
   });
   const config = { ...(Object.fromEntries(entries) as unknown as Config), ...overrides };

@@ -1,19 +1,12 @@
 // Entry point: load the config, build the device and the app, listen, and shut down gracefully on a signal.
 import { Registry } from 'prom-client';
 import { buildApp } from './app.js';
+import { composeDevice, DeviceStartError } from './compose.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { Config } from './config.js';
-import { Wasm64Device } from './device/device.js';
 import type { JobDevice } from './device/job-device.js';
-import { MemoryJobStore } from './device/job-store.js';
-import { limitSettings } from './device/limits.js';
-import { createModuleStore, loadDefaultModule } from './device/module-store.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
-import { enableMemory64 } from './wasm/features.js';
-import { createWorkerPool } from './worker/pool.js';
-import { createInstanceLanes } from './worker/instance-lanes.js';
-import { instanceSettings } from './device/instances/manager.js';
 
 let config: Config;
 try {
@@ -25,46 +18,13 @@ try {
 }
 
 const logger = createLogger(config);
-enableMemory64();
-const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 });
-const modules = createModuleStore(config, await loadDefaultModule());
-const common = {
-  pool,
-  modules,
-  limits: limitSettings(config),
-  logger,
-  maxQueue: config.poolMaxQueue,
-  defaultTimeoutMs: config.jobTimeoutMs,
-  maxTimeoutMs: config.jobTimeoutMaxMs,
-  maxWaiters: config.waitMaxClients,
-  outputLimit: config.outputLimit,
-};
 let device: JobDevice;
-if (config.store === 'redis') {
-  // Loaded only here: BullMQ and ioredis cost a memory-mode replica ~10 MB and startup time for nothing.
-  const { RedisDevice } = await import('./device/redis/device.js');
-  const { RedisUnavailableError } = await import('./device/redis/connection.js');
-  try {
-    device = await RedisDevice.start({
-      ...common,
-      url: config.redisUrl,
-      prefix: config.redisPrefix,
-      lockMs: config.redisLockMs,
-      maxJobs: config.jobStoreMax,
-      maxModules: config.moduleStoreMax,
-      ttlMs: config.jobTtlMs,
-    });
-  } catch (err) {
-    if (!(err instanceof RedisUnavailableError)) throw err;
-    process.stderr.write(`job-dispatcher: ${err.message}\n`);
-    process.exit(1);
-  }
-} else {
-  device = new Wasm64Device({
-    ...common,
-    store: new MemoryJobStore({ ttlMs: config.jobTtlMs, maxJobs: config.jobStoreMax }),
-    instances: { lanes: createInstanceLanes(config.instanceLanes), settings: instanceSettings(config) },
-  });
+try {
+  device = await composeDevice(config, { logger });
+} catch (err) {
+  if (!(err instanceof DeviceStartError)) throw err;
+  process.stderr.write(`job-dispatcher: ${err.message}\n`);
+  process.exit(1);
 }
 const metrics = createMetrics(new Registry(), device);
 const app = await buildApp({ config, device, logger, metrics });

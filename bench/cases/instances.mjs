@@ -6,17 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
+import { composeMemoryDevice } from '../../dist/compose.js';
 import { loadConfig } from '../../dist/config.js';
-import { Wasm64Device } from '../../dist/device/device.js';
-import { instanceSettings } from '../../dist/device/instances/manager.js';
-import { MemoryJobStore } from '../../dist/device/job-store.js';
-import { limitSettings } from '../../dist/device/limits.js';
-import { createModuleStore, loadDefaultModule } from '../../dist/device/module-store.js';
 import { createLogger } from '../../dist/logger.js';
 import { enableMemory64 } from '../../dist/wasm/features.js';
 import { compileWat } from '../../dist/wasm/wat.js';
 import { createInstanceLanes } from '../../dist/worker/instance-lanes.js';
-import { createWorkerPool } from '../../dist/worker/pool.js';
 import { trailerBytes } from '../servers/instance-copy-worker.mjs';
 
 const MB = 1024 * 1024;
@@ -27,24 +22,20 @@ async function processWat() {
   return source.replace('(memory (export "memory") i64 2)', `(memory (export "memory") i64 ${PAGES})`);
 }
 
-function buildDevice(checkpointMessages) {
-  enableMemory64();
-  const config = loadConfig({}, { poolThreads: 1, logLevel: 'silent', instanceLanes: 1, instanceCheckpointMessages: checkpointMessages });
-  return loadDefaultModule().then(
-    (defaultModule) =>
-      new Wasm64Device({
-        pool: createWorkerPool({ threads: 1, maxQueue: 2 }),
-        store: new MemoryJobStore({ ttlMs: 60_000, maxJobs: 100_000 }),
-        modules: createModuleStore(config, defaultModule),
-        limits: limitSettings(config),
-        logger: createLogger(config),
-        maxQueue: 100_000,
-        defaultTimeoutMs: 60_000,
-        maxTimeoutMs: 60_000,
-        outputLimit: config.outputLimit,
-        instances: { lanes: createInstanceLanes(1), settings: instanceSettings(config) },
-      }),
-  );
+async function buildDevice(checkpointMessages) {
+  const config = loadConfig({}, {
+    poolThreads: 1,
+    poolMaxQueue: 100_000,
+    jobStoreMax: 100_000,
+    jobTtlMs: 60_000,
+    jobTimeoutMs: 60_000,
+    jobTimeoutMaxMs: 60_000,
+    logLevel: 'silent',
+    instanceLanes: 1,
+    instanceCheckpointMessages: checkpointMessages,
+  });
+  const { device } = await composeMemoryDevice(config, { logger: createLogger(config), lanes: createInstanceLanes(1) });
+  return device;
 }
 
 async function runOn(device, instanceId, message) {

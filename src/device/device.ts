@@ -16,7 +16,7 @@ import { BatchPlan, planKey } from './batch-plan.js';
 import { fingerprintRequest } from './fingerprint.js';
 import { isTerminal, jobError } from './job.js';
 import type { Job, JobStatus } from './job.js';
-import { DEVICE_DEFAULTS } from './job-device.js';
+import { DEVICE_DEFAULTS } from './defaults.js';
 import type { JobDevice } from './job-device.js';
 import type { JobStore, ListPage, ListQuery } from './job-store.js';
 import { DEFAULT_LIMITS, resolveLimits } from './limits.js';

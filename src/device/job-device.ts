@@ -8,14 +8,6 @@ import type { Job } from './job.js';
 import type { ListPage, ListQuery } from './job-store.js';
 import type { ModuleStoreStats, ResolvedModule, StoredModule } from './module-store.js';
 
-/** What both devices take when their options leave these out (the service passes its config's: WAIT_MAX_CLIENTS, OUTPUT_LIMIT). */
-export const DEVICE_DEFAULTS = {
-  /** Requests that may wait for jobs at once; more are answered at once. */
-  maxWaiters: 10_000,
-  /** Bytes kept of a job's stdout, stderr or result read from memory. */
-  outputLimit: 1 << 20,
-} as const;
-
 /** The modules a device runs, as the module routes see them: ModuleStore in memory, SharedModuleStore over Redis. */
 export interface ModuleCatalog {
   readonly maxModuleBytes: number;

@@ -1,5 +1,4 @@
 // The limits one job runs under: its `memory_limit` and `fuel`, defaulted and capped by the configuration.
-import type { Config } from '../config.js';
 import { ServiceError } from '../errors.js';
 import type { StoredModule } from './module-store.js';
 
@@ -29,10 +28,6 @@ export const DEFAULT_LIMITS: LimitSettings = {
   fuel: 0,
   fuelMax: Number.MAX_SAFE_INTEGER,
 };
-
-export function limitSettings(config: Config): LimitSettings {
-  return { memoryLimit: config.jobMemoryLimit, memoryLimitMax: config.jobMemoryLimitMax, fuel: config.jobFuel, fuelMax: config.jobFuelMax };
-}
 
 /**
  * Resolves a job's limits. Throws ServiceError WASM64_LIMIT_TOO_HIGH for a limit above its maximum, and

@@ -2,7 +2,6 @@
 // and the compiled variants jobs run, instrumented for their limits, compiled once per module and limits.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { Config } from '../config.js';
 import { ServiceError } from '../errors.js';
 import { instrumentModule, MemoryCapError } from '../wasm/instrument.js';
 import type { Instrumentation } from '../wasm/instrument.js';
@@ -11,7 +10,6 @@ import { planReuse } from '../wasm/reuse.js';
 import type { ReusePlan } from '../wasm/reuse.js';
 import { describeModule, ModuleFormatError } from '../wasm/module-info.js';
 import type { ExportedFunction, ModuleImport, ModuleInfo } from '../wasm/module-info.js';
-import { LINKED_IMPORTS } from './linked-imports.js';
 import { tooLarge } from './module-source.js';
 import type { ModuleSource } from './module-source.js';
 
@@ -134,20 +132,6 @@ export async function loadDefaultModule(): Promise<StoredModule> {
 export interface ResolvedModule {
   module: StoredModule;
   fresh: boolean;
-}
-
-/** A store bounded as the configuration says (MAX_MODULES, MAX_MODULE_STORE_BYTES, MAX_MODULE_BYTES). */
-export function createModuleStore(config: Config, defaultModule: StoredModule, importChecks: ReadonlyMap<string, ImportCheck> = LINKED_IMPORTS): ModuleStore {
-  const options: ModuleStoreOptions = {
-    defaultModule,
-    maxModules: config.moduleStoreMax,
-    maxBytes: config.moduleStoreMaxBytes,
-    maxModuleBytes: config.moduleMaxBytes,
-    maxMemoryPages: Math.floor(config.jobMemoryLimitMax / 65_536),
-    importChecks,
-    reuseInstances: config.reuseInstances,
-  };
-  return new ModuleStore(options);
 }
 
 export class ModuleStore {

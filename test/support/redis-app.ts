@@ -4,15 +4,12 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
+import { composeRedisDevice } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
-import { limitSettings } from '../../src/device/limits.js';
-import { createModuleStore, loadDefaultModule } from '../../src/device/module-store.js';
 import type { StoredModule } from '../../src/device/module-store.js';
-import { RedisDevice } from '../../src/device/redis/device.js';
+import type { RedisDevice } from '../../src/device/redis/device.js';
 import { createMetrics } from '../../src/metrics.js';
-import { enableMemory64 } from '../../src/wasm/features.js';
-import { createWorkerPool } from '../../src/worker/pool.js';
 
 export interface RedisTestApp {
   app: FastifyInstance;
@@ -31,25 +28,12 @@ export interface RedisTestAppOptions {
 }
 
 export async function buildRedisTestApp(overrides: Partial<Config>, options: RedisTestAppOptions): Promise<RedisTestApp> {
-  enableMemory64();
-  const config = loadConfig({}, { poolThreads: 2, logLevel: 'silent', ...overrides });
+  const config = loadConfig({}, { poolThreads: 2, logLevel: 'silent', ...overrides, redisUrl: options.redisUrl });
   const logger = pino({ level: config.logLevel });
-  const device = await RedisDevice.start({
-    url: options.redisUrl,
-    prefix: options.prefix ?? `test-${randomUUID().slice(0, 8)}`,
-    lockMs: config.redisLockMs,
-    pool: createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 }),
-    modules: createModuleStore(config, options.module ?? (await loadDefaultModule())),
-    maxModules: config.moduleStoreMax,
-    limits: limitSettings(config),
+  const device = await composeRedisDevice(config, {
     logger,
-    maxQueue: config.poolMaxQueue,
-    maxJobs: config.jobStoreMax,
-    ttlMs: config.jobTtlMs,
-    defaultTimeoutMs: config.jobTimeoutMs,
-    maxTimeoutMs: config.jobTimeoutMaxMs,
-    maxWaiters: config.waitMaxClients,
-    outputLimit: config.outputLimit,
+    redisPrefix: options.prefix ?? `test-${randomUUID().slice(0, 8)}`,
+    ...(options.module === undefined ? {} : { defaultModule: options.module }),
   });
   const registry = new Registry();
   const app = await buildApp({ config, device, logger, metrics: createMetrics(registry, device) });

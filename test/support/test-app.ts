@@ -3,19 +3,14 @@ import type { DestinationStream } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
+import { composeMemoryDevice } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
-import { Wasm64Device } from '../../src/device/device.js';
-import { MemoryJobStore } from '../../src/device/job-store.js';
-import { limitSettings } from '../../src/device/limits.js';
-import { createModuleStore, loadDefaultModule } from '../../src/device/module-store.js';
+import type { Wasm64Device } from '../../src/device/device.js';
+import type { MemoryJobStore } from '../../src/device/job-store.js';
 import type { StoredModule } from '../../src/device/module-store.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { enableMemory64 } from '../../src/wasm/features.js';
-import { createWorkerPool } from '../../src/worker/pool.js';
-import { createInstanceLanes } from '../../src/worker/instance-lanes.js';
-import { instanceSettings } from '../../src/device/instances/manager.js';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -35,26 +30,13 @@ export interface TestAppOptions {
 }
 
 export async function buildTestApp(overrides: Partial<Config> = {}, options: TestAppOptions = {}): Promise<TestApp> {
-  enableMemory64();
   const config = loadConfig({}, { poolThreads: 2, logLevel: options.logTo ? 'trace' : 'silent', ...overrides });
   const logger = createLogger(config, options.logTo);
-  const pool = createWorkerPool({ threads: config.poolThreads, maxQueue: config.poolThreads * 2 });
-  const now = options.now ?? Date.now;
-  const store = new MemoryJobStore({ ttlMs: config.jobTtlMs, maxJobs: config.jobStoreMax, now });
-  const device = new Wasm64Device({
-    pool,
-    store,
-    modules: createModuleStore(config, options.module ?? (await loadDefaultModule())),
-    limits: limitSettings(config),
+  const { device, store } = await composeMemoryDevice(config, {
     logger,
-    maxQueue: config.poolMaxQueue,
-    defaultTimeoutMs: config.jobTimeoutMs,
-    maxTimeoutMs: config.jobTimeoutMaxMs,
-    maxWaiters: config.waitMaxClients,
     sweepIntervalMs: 10,
-    now,
-    outputLimit: config.outputLimit,
-    instances: { lanes: createInstanceLanes(config.instanceLanes), settings: instanceSettings(config) },
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.module === undefined ? {} : { defaultModule: options.module }),
   });
   const registry = new Registry();
   const app = await buildApp({ config, device, logger, metrics: createMetrics(registry, device) });

@@ -2,7 +2,6 @@
 // trap, a timeout or an eviction never loses or half-writes them.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Config } from '../../config.js';
 import { ServiceError } from '../../errors.js';
 import type { RunRequest } from '../../schemas/job.js';
 import type { InstanceCreate, SnapshotView } from '../../schemas/instance.js';
@@ -374,12 +373,3 @@ export class InstanceManager {
   }
 }
 
-/** The instance settings of a configuration. */
-export function instanceSettings(config: Config): InstanceSettings {
-  return {
-    maxInstances: config.instanceMax,
-    maxLive: config.instanceLiveMax,
-    maxLiveBytes: config.instanceLiveMaxBytes,
-    checkpointMessages: config.instanceCheckpointMessages,
-  };
-}

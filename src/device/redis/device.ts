@@ -21,7 +21,7 @@ import type { DeviceEvents, SubmitOptions, Submission } from '../device.js';
 import { fingerprintRequest } from '../fingerprint.js';
 import { isTerminal, MAX_ERROR_MESSAGE } from '../job.js';
 import type { Job, JobStatus } from '../job.js';
-import { DEVICE_DEFAULTS } from '../job-device.js';
+import { DEVICE_DEFAULTS } from '../defaults.js';
 import type { JobDevice } from '../job-device.js';
 import type { ListPage, ListQuery } from '../job-store.js';
 import { DEFAULT_LIMITS, resolveLimits, WASM_PAGE } from '../limits.js';

@@ -6,7 +6,7 @@ import { RedisUnavailableError } from '../../../src/device/redis/connection.js';
 import { RedisDevice } from '../../../src/device/redis/device.js';
 import { createWorkerPool } from '../../../src/worker/pool.js';
 import { freePort } from '../../support/free-port.js';
-import { createModuleStore } from '../../../src/device/module-store.js';
+import { createModuleStore } from '../../../src/compose.js';
 import type { StoredModule } from '../../../src/device/module-store.js';
 import { loadConfig } from '../../../src/config.js';
 import { loadFixture } from '../../support/fixtures.js';

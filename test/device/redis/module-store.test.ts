@@ -2,7 +2,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
-import { createModuleStore, loadDefaultModule } from '../../../src/device/module-store.js';
+import { createModuleStore } from '../../../src/compose.js';
+import { loadDefaultModule } from '../../../src/device/module-store.js';
 import type { StoredModule } from '../../../src/device/module-store.js';
 import { SharedModuleStore } from '../../../src/device/redis/module-store.js';
 import { enableMemory64 } from '../../../src/wasm/features.js';
