@@ -14,6 +14,7 @@ import type { ErrorCode } from './errors.js';
 import type { JobDevice } from './device/job-device.js';
 import type { Metrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
+import { methodNotAllowed } from './plugins/method-not-allowed.js';
 import { securityHeaders } from './plugins/security-headers.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes, PREFIX } from './routes/jobs.js';
@@ -185,11 +186,13 @@ export async function buildApp({ config, device, logger, metrics }: AppDependenc
     });
   }
   await app.register(swagger, { openapi: OPENAPI_INFO });
+  const answerOtherMethods = methodNotAllowed(app);
   await app.register(healthRoutes, { device, maxQueue: config.poolMaxQueue });
   await app.register(metricsRoutes, { registry: metrics.registry });
   await app.register(jobRoutes, { prefix: PREFIX, device, waitMaxSeconds: config.waitMaxSeconds });
   await app.register(moduleRoutes, { prefix: PREFIX, device });
   await app.register(instanceRoutes, { prefix: PREFIX, instances: device.instances });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  answerOtherMethods();
   return app;
 }

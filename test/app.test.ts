@@ -107,6 +107,40 @@ describe('rate limiting', () => {
   });
 });
 
+describe('a known path with a method it does not take', () => {
+  it('answers 405 WASM64_METHOD_NOT_ALLOWED with Allow, whatever the body', async () => {
+    t = await buildTestApp();
+    const cases = [
+      [{ method: 'DELETE' as const, url: '/~wasm64@1.0/run' }, 'POST'],
+      [{ method: 'PUT' as const, url: '/~wasm64@1.0/run', payload: 'not json', headers: { 'content-type': 'text/plain' } }, 'POST'],
+      [{ method: 'POST' as const, url: '/~wasm64@1.0/status/some-id' }, 'GET, HEAD'],
+      [{ method: 'PATCH' as const, url: '/%7Ewasm64%401.0/jobs/' }, 'GET, HEAD'],
+      [{ method: 'POST' as const, url: '/~wasm64@1.0/instances/some-id' }, 'DELETE, GET, HEAD'],
+      [{ method: 'GET' as const, url: '/~wasm64@1.0/cancel/some-id' }, 'POST'],
+      [{ method: 'OPTIONS' as const, url: '/healthz' }, 'GET, HEAD'],
+    ] as const;
+    for (const [request, allow] of cases) {
+      const res = await t.app.inject(request);
+      expect([request.method, request.url, res.statusCode, res.headers.allow, res.json().code]).toEqual([request.method, request.url, 405, allow, 'WASM64_METHOD_NOT_ALLOWED']);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    // HEAD of a path that only takes POST: the same answer, without its body.
+    const head = await t.app.inject({ method: 'HEAD', url: '/~wasm64@1.0/run' });
+    expect([head.statusCode, head.headers.allow]).toEqual([405, 'POST']);
+    // Paths that do not exist stay 404, whatever the method.
+    const nowhere = await t.app.inject({ method: 'DELETE', url: '/~wasm64@1.0/nowhere' });
+    expect([nowhere.statusCode, nowhere.json().code]).toEqual([404, 'WASM64_ROUTE_NOT_FOUND']);
+  });
+
+  it('is open where the path is (health), and needs the token where the path does', async () => {
+    t = await buildTestApp({ apiTokens: ['token-0123456789abcdef'], rateLimitMax: 1 });
+    const open = [await t.app.inject({ method: 'POST', url: '/healthz' }), await t.app.inject({ method: 'POST', url: '/healthz' })];
+    expect(open.map((res) => res.statusCode)).toEqual([405, 405]);
+    const guarded = await t.app.inject({ method: 'DELETE', url: '/~wasm64@1.0/run' });
+    expect([guarded.statusCode, guarded.json().code]).toEqual([401, 'WASM64_UNAUTHORIZED']);
+  });
+});
+
 describe('security headers', () => {
   it('are those of a JSON API: nothing may embed, frame or sniff the answers', async () => {
     t = await buildTestApp();
