@@ -64,6 +64,34 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * The detail messages the device answers with more than once, beside the code they go with, each written once.
+ * `fail(code, ...args)` builds the ServiceError; codes without an entry here take their message where they are thrown.
+ */
+const DETAILS = {
+  WASM64_SHUTTING_DOWN: () => 'the service is shutting down; retry on another instance or after it restarts',
+  WASM64_SHUTDOWN: () => 'the service shut down before the job finished',
+  WASM64_TIMEOUT: (timeoutMs: number) => `the job ran longer than its timeout_ms of ${timeoutMs}`,
+  WASM64_TIMEOUT_TOO_LONG: (maxMs: number, asked: number) => `timeout_ms may be at most ${maxMs}, got ${asked}`,
+  WASM64_JOB_NOT_FOUND: (id: string) => `no job has the id "${id}"`,
+  WASM64_JOB_FINISHED: (status: string) => `the job is already ${status}; only queued or running jobs can be cancelled`,
+  WASM64_IDEMPOTENCY_MISMATCH: (key: string) => `the Idempotency-Key "${key}" was used for a different request; use a new key`,
+  WASM64_QUEUE_FULL: (waiting: number | 'store', where = '') =>
+    waiting === 'store' ? 'the job store is full of unfinished jobs; retry shortly' : `${waiting} ${where}jobs are already waiting; retry shortly`,
+  WASM64_STORE_UNAVAILABLE: () => 'the job store (Redis) cannot be reached; retry shortly',
+  WASM64_INSTANCES_UNAVAILABLE: () => 'instances live in one process\'s memory; run the service with STORE=memory for jobs on instances',
+  WASM64_INSTANCE_NOT_FOUND: (id: string) => `no instance has the id "${id}"`,
+  WASM64_MODULE_NOT_FOUND: (id: string) => `no module has the id "${id}"; upload it again with POST /~wasm64@1.0/modules`,
+} satisfies Partial<Record<ErrorCode, (...args: never[]) => string>>;
+
+/** Headers that go with a code whenever it is answered. */
+const RETRY_SOON: Partial<Record<ErrorCode, Record<string, string>>> = {
+  WASM64_QUEUE_FULL: { 'retry-after': '1' },
+  WASM64_STORE_UNAVAILABLE: { 'retry-after': '1' },
+};
+
+type Detailed = keyof typeof DETAILS;
+
 /** A failure a caller can act on: its code is stable, its message says what went wrong. */
 export class ServiceError extends Error {
   override readonly name = 'ServiceError';
@@ -93,4 +121,10 @@ export function toProblem(code: ErrorCode, detail: string, instance?: string): P
   const problem: Problem = { type: `urn:wasm64:error:${code}`, title, status, detail, code };
   if (instance !== undefined) problem.instance = instance;
   return problem;
+}
+
+/** The ServiceError of `code`, with its detail message written once above. */
+export function fail<C extends Detailed>(code: C, ...args: Parameters<(typeof DETAILS)[C]>): ServiceError {
+  const detail = (DETAILS[code] as (...a: unknown[]) => string)(...args);
+  return new ServiceError(code, detail, RETRY_SOON[code] ?? {});
 }

@@ -1,7 +1,7 @@
 // The service's Prometheus metrics: HTTP traffic, jobs, the queue, the worker pool, and the process itself.
 import { collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
-import type { DeviceEvents } from './device/device.js';
+import type { DeviceEvents } from './device/job-device.js';
 import type { ModuleStoreStats } from './device/module-store.js';
 import type { WorkerStats } from './worker/pool.js';
 

@@ -2,7 +2,7 @@
 import { ServiceError } from '../errors.js';
 import { CallSyntaxError, parseCall } from '../wasm/call.js';
 import type { CallOptions } from '../worker/protocol.js';
-import type { RunRequest } from '../schemas/job.js';
+import type { RunInput } from './run-input.js';
 import type { EvaluateOptions, WasiTask } from '../wasm/evaluate.js';
 import {
   addressType, allocatorProblem, DEFAULT_ALLOCATOR, exportedMemory, isMemoryParameter, placement, returnsProblem,
@@ -80,7 +80,7 @@ export function planParameters(fn: ExportedFunction, inputs: readonly (Parameter
 }
 
 /** The run's WASI: argv, environment and stdin from `request.wasi`, checked here so a bad one is a 400. */
-export function planWasi(request: RunRequest, info: ModuleInfo, outputLimit: number): WasiTask | undefined {
+export function planWasi(request: RunInput, info: ModuleInfo, outputLimit: number): WasiTask | undefined {
   const options = request.wasi;
   if (options === undefined && !importsWasi(info)) return undefined;
   let stdin: Uint8Array;
@@ -115,7 +115,7 @@ export interface PlannedModule {
 }
 
 /** The rest of the worker's options: memory, reactor initialisation, allocator and `returns`. */
-export function planOptions(request: RunRequest, fn: ExportedFunction, module: PlannedModule, planned: PlannedParameters, wasi: WasiTask | undefined, outputLimit: number): EvaluateOptions {
+export function planOptions(request: RunInput, fn: ExportedFunction, module: PlannedModule, planned: PlannedParameters, wasi: WasiTask | undefined, outputLimit: number): EvaluateOptions {
   const { info } = module;
   const options: EvaluateOptions = { addressType: addressType(info), outputLimit };
   const memory = exportedMemory(info);
@@ -146,7 +146,7 @@ export interface ResolvedCall {
 }
 
 /** Resolves a run request against the module's real signature; throws ServiceError when it does not fit. Shared by both store modes and by instance calls. */
-export function resolveCall(request: RunRequest, module: PlannedModule, outputLimit: number): ResolvedCall {
+export function resolveCall(request: RunInput, module: PlannedModule, outputLimit: number): ResolvedCall {
   let name: string;
   let inputs: (ParameterInput | MemoryParameterInput)[];
   if (request.code !== undefined) {

@@ -6,7 +6,7 @@ import type { FastifyReply } from 'fastify';
 import { ServiceError } from '../errors.js';
 import { isTerminal } from '../device/job.js';
 import type { Job } from '../device/job.js';
-import type { SubmitOptions } from '../device/device.js';
+import type { SubmitOptions } from '../device/job-device.js';
 import type { JobDevice } from '../device/job-device.js';
 import { ProblemSchema } from '../schemas/problem.js';
 import {

@@ -1,6 +1,6 @@
 // A job's call on an instance: an AO message to its handle(), or a plain call, planned against the instance's module.
 import { ServiceError } from '../../errors.js';
-import type { RunRequest } from '../../schemas/job.js';
+import type { RunInput } from '../run-input.js';
 import type { InstanceCall } from '../../wasm/instance.js';
 import { addressType, allocatorProblem, DEFAULT_ALLOCATOR } from '../../wasm/memory-io.js';
 import { planParameters, resolveCall } from '../call-plan.js';
@@ -18,7 +18,7 @@ export interface PlannedInstanceCall {
  * JSON; `code` or `function` is a call as in a plain run. Throws ServiceError: WASM64_CALL_CONFLICT,
  * WASM64_BAD_REQUEST, WASM64_INSTANCE_HANDLE, WASM64_MISSING_FUNCTION, and the call errors of a plain run.
  */
-export function planInstanceCall(request: RunRequest, module: StoredModule, outputLimit: number): PlannedInstanceCall {
+export function planInstanceCall(request: RunInput, module: StoredModule, outputLimit: number): PlannedInstanceCall {
   const { info } = module;
   if (request.message !== undefined || request.env !== undefined) {
     if (request.code !== undefined || request.function !== undefined || request.parameters !== undefined || request.returns !== undefined) {

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ServiceError } from '../../errors.js';
-import type { RunRequest } from '../../schemas/job.js';
+import type { RunInput } from '../run-input.js';
 import type { InstanceCreate, SnapshotView } from '../../schemas/instance.js';
 import type { CallEvaluation } from '../../wasm/instance.js';
 import type { InstanceAnswer, InstanceImage, InstanceTask, PackedState } from '../../worker/instance-protocol.js';
@@ -162,7 +162,7 @@ export class InstanceManager {
    * WASM64_INSTANCE_CONFLICT for fields fixed at creation, WASM64_INSTANCE_HANDLE for a message to a module
    * that does not speak the convention, the call errors of a plain run, WASM64_QUEUE_FULL.
    */
-  admit(request: RunRequest): AdmittedCall {
+  admit(request: RunInput): AdmittedCall {
     this.#checkAccepting();
     const id = request.instance_id ?? '';
     const instance = this.#instances.get(id);

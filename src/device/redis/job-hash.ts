@@ -3,7 +3,7 @@ import type { ErrorCode } from '../../errors.js';
 import { JOB_STATUSES } from '../job.js';
 import type { Job, JobStatus } from '../job.js';
 import type { ParameterEcho } from '../call-plan.js';
-import type { RunRequest } from '../../schemas/job.js';
+import type { StoredCall } from '../stored-call.js';
 import type { ReturnedValue, WasiOutcome } from '../../wasm/evaluate.js';
 import type { ResultValue } from '../../wasm/values.js';
 
@@ -12,12 +12,6 @@ export class JobHashError extends Error {
   override readonly name = 'JobHashError';
 }
 
-/**
- * What a run needs beyond its function and parameters, as the request gave it. The replica that runs the
- * job plans the call again from this (resolveCall, as memory mode does at submit), so the worker gets the
- * same task in both modes; `outputLimit` is the accepting replica's.
- */
-export type StoredCall = Pick<RunRequest, 'wasi' | 'allocator' | 'returns'> & { outputLimit: number };
 
 /** The fields a new job is written with (the admission script adds id, seq, status and createdAt). */
 export function newJobFields(job: Pick<Job, 'moduleId' | 'function' | 'parameters' | 'timeoutMs' | 'memoryLimit' | 'fuel'>, call: StoredCall): string[] {
