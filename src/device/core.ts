@@ -279,8 +279,9 @@ export class DeviceCore extends EventEmitter<DeviceEvents> implements JobDevice 
     clearInterval(this.#sweep);
     await Promise.all([...this.#settling]);
     await this.#store.close();
-    this.endWaits();
     await Promise.all([this.#pool.destroy(), this.#instances?.close(graceMs)]);
+    // Every job here is terminal now; what is left are waits on jobs other replicas hold.
+    this.endWaits();
   }
 
   /**

@@ -1,10 +1,6 @@
 // The ~wasm64@1.0 device with its jobs in this process's memory (STORE=memory): the device core over MemoryPort.
-import type { Logger } from 'pino';
-import type { InstanceLanes } from '../worker/instance-lanes.js';
-import type { WorkerPool } from '../worker/pool.js';
-import type { BatchPlan } from './batch-plan.js';
 import { DeviceCore } from './core.js';
-import type { InstanceSettings } from './instances/manager.js';
+import type { CoreOptions } from './job-device.js';
 import type { Job } from './job.js';
 import type { JobStore, ListPage, ListQuery } from './job-store.js';
 import { DEFAULT_LIMITS } from './limits.js';
@@ -17,30 +13,13 @@ import type { StoredModule } from './module-store.js';
 /** The modules jobs may run: a store (uploads, content-addressed), or just the default module with default bounds. */
 type ModuleOptions = { modules: ModuleStore; defaultModule?: never } | { defaultModule: StoredModule; modules?: never };
 
-export type DeviceOptions = ModuleOptions & {
-  pool: WorkerPool;
+/** As the core's options, with a JobStore in memory in place of the store port, and the limits and clock defaulted. */
+export type DeviceOptions = ModuleOptions & Omit<CoreOptions, 'store' | 'modules' | 'limits' | 'now'> & {
   store: JobStore;
-  logger: Logger;
   /** Memory and fuel defaults and maximums for a job (default DEFAULT_LIMITS). */
   limits?: LimitSettings;
-  /** Jobs that may wait for a thread; beyond it `submit` refuses with WASM64_QUEUE_FULL. */
-  maxQueue: number;
-  /** `timeout_ms` of a job that sets none. */
-  defaultTimeoutMs: number;
-  /** Largest `timeout_ms` a job may ask for. */
-  maxTimeoutMs: number;
-  /** Requests that may wait on jobs at once; beyond it a wait answers at once with the job as it is. */
-  maxWaiters?: number;
-  /** How often the sweep checks running jobs against their timeout (its precision) and expires old jobs. */
-  sweepIntervalMs?: number;
-  /** Bytes kept of a job's stdout, of its stderr, and of a result read from memory (default 1 MiB). */
-  outputLimit?: number;
   /** The clock for every timestamp, timeout and expiry; tests pass a fake one. */
   now?: () => number;
-  /** Which queued jobs share a batch (default: a fresh BatchPlan, which learns run times as jobs end). */
-  batchPlan?: BatchPlan;
-  /** Live instances (AO processes): their lanes' threads and bounds. Without it, instance runs are refused. */
-  instances?: { lanes: InstanceLanes; settings: InstanceSettings };
 };
 
 export class Wasm64Device extends DeviceCore {

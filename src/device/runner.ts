@@ -7,6 +7,7 @@ import { BatchAbort } from '../worker/pool.js';
 import type { WorkerPool } from '../worker/pool.js';
 import type { BatchOutcome, CallOptions, EvaluateOutcome, EvaluateTask } from '../worker/protocol.js';
 import type { BatchPlan } from './batch-plan.js';
+import { IdleSignal } from './idle.js';
 import { isTerminal } from './job.js';
 import type { Job } from './job.js';
 import type { CompiledVariant } from './module-store.js';
@@ -80,7 +81,7 @@ export class PoolRunner {
   readonly #flights = new Set<Flight>();
   #dispatchScheduled = false;
   #closing = false;
-  #wake: (() => void) | undefined;
+  readonly #idle = new IdleSignal();
 
   constructor(pool: WorkerPool, plan: BatchPlan, logger: Logger, hooks: RunnerHooks) {
     this.#pool = pool;
@@ -168,14 +169,7 @@ export class PoolRunner {
 
   /** Resolves once no batch is out with the pool, or after `graceMs`. */
   async idle(graceMs: number): Promise<void> {
-    if (this.#flights.size === 0 || graceMs <= 0) return;
-    let grace: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.#wake = resolve;
-      grace = setTimeout(resolve, graceMs);
-    });
-    clearTimeout(grace);
-    this.#wake = undefined;
+    if (this.#flights.size > 0 && graceMs > 0) await this.#idle.wait(graceMs);
   }
 
   /** Stops (through the core) each job a thread has run for longer than its timeout. */
@@ -271,7 +265,7 @@ export class PoolRunner {
       }
     }
     if (lost.length > 0) this.#requeue(lost);
-    if (this.#flights.size === 0) this.#wake?.();
+    if (this.#flights.size === 0) this.#idle.notify();
     this.#dispatch();
   }
 
