@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { composeMemoryDevice } from '../compose.js';
 import { loadConfig } from '../config.js';
-import { toJobView } from '../routes/jobs.js';
+import { toJobView } from '../schemas/job-view.js';
 import type { JobView, RunRequest } from '../schemas/job.js';
 
 export interface LocalRunOptions {
