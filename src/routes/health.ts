@@ -3,14 +3,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { toProblem } from '../errors.js';
 import { LivenessSchema, NotReadySchema, ReadinessSchema } from '../schemas/health.js';
 import type { ReadinessChecks } from '../schemas/health.js';
-import type { WorkerStats } from '../worker/pool.js';
 
 /** What readiness looks at: the device. */
 export interface ReadinessSource {
   /** False once shutdown has begun. */
   readonly accepting: boolean;
   readonly queued: number;
-  readonly workers: WorkerStats;
+  /** The pool's threads; readiness needs one alive. */
+  readonly workers: { readonly live: number };
   /** False while Redis (STORE=redis) cannot be reached. */
   readonly storeAvailable: boolean;
 }

@@ -1,6 +1,6 @@
 // The job view's timestamps: the cached formatter writes exactly what Date#toISOString writes.
 import { describe, expect, it } from 'vitest';
-import { iso } from '../../src/routes/jobs.js';
+import { iso } from '../../src/schemas/job-view.js';
 
 describe('iso', () => {
   it('matches Date#toISOString across seconds, days, years and sub-millisecond times', () => {
