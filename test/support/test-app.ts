@@ -11,6 +11,7 @@ import type { MemoryJobStore } from '../../src/device/job-store.js';
 import type { StoredModule } from '../../src/device/module-store.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
+import { createInProcessPool } from '../../src/worker/in-process-pool.js';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -27,6 +28,8 @@ export interface TestAppOptions {
   now?: () => number;
   /** Receives the app's log lines, at trace level (without it the app is silent). */
   logTo?: DestinationStream;
+  /** Jobs run in this thread (createInProcessPool), without instances: no thread, no build; only jobs that end by themselves. */
+  inProcess?: boolean;
 }
 
 export async function buildTestApp(overrides: Partial<Config> = {}, options: TestAppOptions = {}): Promise<TestApp> {
@@ -35,6 +38,7 @@ export async function buildTestApp(overrides: Partial<Config> = {}, options: Tes
   const { device, store } = await composeMemoryDevice(config, {
     logger,
     sweepIntervalMs: 10,
+    ...(options.inProcess === true ? { pool: createInProcessPool(), lanes: false as const } : {}),
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.module === undefined ? {} : { defaultModule: options.module }),
   });

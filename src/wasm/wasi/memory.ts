@@ -12,6 +12,9 @@ export class WasiErrno extends Error {
 /** A pointer or size as wasm hands it over: a number for i32 parameters, a bigint for i64 ones. */
 export type Address = number | bigint;
 
+/** A preview1 function as the instance imports it: addresses and integers in, an errno (or nothing) out. */
+export type HostFunction = (...args: Address[]) => number | undefined;
+
 /** One iovec/ciovec: `len` bytes at `ptr`. */
 export interface IoVector {
   ptr: number;

@@ -33,7 +33,8 @@ export interface WasiOutput {
   truncated: boolean;
 }
 
-export type HostFunction = (...args: Address[]) => number | undefined;
+export type { HostFunction } from './memory.js';
+import type { HostFunction } from './memory.js';
 
 export interface Wasi {
   /** The `wasi_snapshot_preview1` import object: every preview1 function, for i32 and i64 pointers alike. */

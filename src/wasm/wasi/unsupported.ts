@@ -1,7 +1,6 @@
 // The preview1 calls on files, directories and sockets: each answers the errno a sandbox with no files owes.
 import { ERRNO } from './abi.js';
-import type { Address } from './memory.js';
-import type { HostFunction } from './preview1.js';
+import type { Address, HostFunction } from './memory.js';
 
 /**
  * `isOpen(fd)` tells whether fd is a standard stream still open. A closed or unknown fd is EBADF; a standard
