@@ -48,6 +48,8 @@ export class DeviceCore extends EventEmitter<DeviceEvents> implements JobDevice 
   readonly #runner: PoolRunner;
   readonly #instances: InstanceManager | undefined;
   readonly #waits: Waits;
+  /** What a job in memory keeps of its call: nothing beyond the output limit (the runner has its plan). */
+  readonly #localCall: StoredCall;
   /** Settlements on their way to a remote store, which shutdown waits for. */
   readonly #settling = new Set<Promise<unknown>>();
   #accepting = true;
@@ -65,6 +67,7 @@ export class DeviceCore extends EventEmitter<DeviceEvents> implements JobDevice 
     this.#maxTimeoutMs = options.maxTimeoutMs;
     this.#outputLimit = options.outputLimit ?? DEVICE_DEFAULTS.outputLimit;
     this.#now = options.now ?? Date.now;
+    this.#localCall = { outputLimit: this.#outputLimit };
     this.#waits = new Waits(this.#store, this.#now, options.maxWaiters ?? DEVICE_DEFAULTS.maxWaiters);
     this.#runner = new PoolRunner(options.pool, options.batchPlan ?? new BatchPlan(), options.logger, {
       started: (job, startedAt) => this.#markRunning(job, startedAt),
@@ -126,14 +129,15 @@ export class DeviceCore extends EventEmitter<DeviceEvents> implements JobDevice 
     const limits = resolveLimits(request, this.#limits, resolved.module);
     const compiled = await this.#modules.compiledFor(resolved, { memoryCapPages: limits.memoryCapPages, fuel: limits.fuel !== null });
     const job = newJob(resolved.module.id, fn.name, echo, timeoutMs, limits.memoryLimit, limits.fuel, key, fingerprint);
-    const stored = storedCallOf(request, this.#outputLimit);
+    // Memory keeps the plan itself; only a store shared by replicas keeps what it takes to plan the job again.
+    const stored = this.#store.local ? this.#localCall : storedCallOf(request, this.#outputLimit);
     // The awaits above let other requests in: the store checks the key again as it records the job.
     this.#checkAccepting();
     const answer = this.#store.record({ job, call: stored, waitingHere: this.#runner.waiting });
     const recorded = answer instanceof Promise ? await answer : answer;
     if (recorded.replayed) return { job: recorded.job, replayed: true };
     // Metered jobs run slower than unmetered ones of the same function: the plan tells them apart.
-    if (recorded.runHere) this.#runner.enqueue({ job, module: compiled, parameters, call, key: planKey(job.moduleId, fn.name, limits.fuel !== null) });
+    if (recorded.runHere) this.#runner.enqueue(job, compiled, parameters, call, planKey(job.moduleId, fn.name, limits.fuel !== null));
     this.#log.debug({ job: job.id, function: job.function }, 'job queued');
     this.#emit('queued', job);
     return { job, replayed: false };
@@ -173,7 +177,7 @@ export class DeviceCore extends EventEmitter<DeviceEvents> implements JobDevice 
       await this.#settle(job, { status: 'failed', from: 'running', error: jobError(err instanceof ServiceError ? err.code : 'WASM64_INTERNAL', (err as Error).message) });
       return;
     }
-    await new Promise<void>((done) => this.#runner.enqueue({ ...plan, done }));
+    await new Promise<void>((done) => this.#runner.enqueue(plan.job, plan.module, plan.parameters, plan.call, plan.key, done));
   }
 
   /** Live instances (AO processes), or undefined in a store mode without them. */

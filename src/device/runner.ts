@@ -119,8 +119,10 @@ export class PoolRunner {
   }
 
   /** Queues a job; it goes to the pool after the current turn, with those submitted beside it. */
-  enqueue(plan: RunPlan): void {
-    this.#queue.set(plan.job.id, { ...plan, requeues: 0, halted: false, flight: undefined, index: 0 });
+  enqueue(job: Job, module: CompiledVariant, parameters: WasmValue[], call: CallOptions, key: string, done?: () => void): void {
+    const entry: Entry = { job, module, parameters, call, key, requeues: 0, halted: false, flight: undefined, index: 0 };
+    if (done !== undefined) entry.done = done;
+    this.#queue.set(job.id, entry);
     this.#scheduleDispatch();
   }
 

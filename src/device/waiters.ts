@@ -106,8 +106,8 @@ export class Waits {
     const promise = new Promise<Job>((resolve) => (wait = this.#add(job, waitMs, resolve)));
     // `cancelOn` (which holds the request) is used here, outside every closure the wait keeps: see Wait.stopListening.
     if (wait !== undefined && cancelOn !== undefined) {
-      const { end } = wait;
-      const stop = cancelOn(() => end());
+      // The client's 'close' passes no argument: the wait ends with the job as it is.
+      const stop = cancelOn(wait.end);
       if (this.#waiters.of(job.id)?.has(wait) === true) wait.stopListening = stop;
       else stop(); // it ended the wait at once
     }
